@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host, Pin
+
+
+@admin.register(Application)
+class ApplicationAdmin(admin.ModelAdmin):
+    list_display = ["name", "package", "converge_driver", "health_driver"]
+    search_fields = ["name", "package"]
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "order", "requires_approval", "lock_reason", "locked_by"]
+
+
+@admin.register(FreezeWindow)
+class FreezeWindowAdmin(admin.ModelAdmin):
+    list_display = ["environment", "starts_at", "ends_at", "reason"]
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ["certname", "environment", "healthy", "last_seen_at"]
+    list_filter = ["environment", "healthy"]
+    search_fields = ["certname"]
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "application", "found_at"]
+    list_filter = ["application"]
+
+
+@admin.register(Pin)
+class PinAdmin(admin.ModelAdmin):
+    list_display = ["host", "application", "artifact", "updated_at"]
+    list_filter = ["application"]

@@ -1,0 +1,137 @@
+"""What Orbiter deploys and where: applications, environments, hosts, artifacts, pins."""
+
+from django.db import models
+from django.utils import timezone
+
+from orbiter.artifacts.rpmversion import EVR
+
+
+class Application(models.Model):
+    name = models.SlugField(max_length=63, unique=True)
+    package = models.CharField(max_length=200, help_text="RPM package name")
+    description = models.TextField(blank=True)
+
+    # Rollout defaults, copied into each deployment's strategy (see deployments/strategy.py).
+    rollout_defaults = models.JSONField(default=dict, blank=True)
+
+    converge_driver = models.CharField(max_length=40, default="simulated")
+    converge_options = models.JSONField(default=dict, blank=True)
+    health_driver = models.CharField(max_length=40, default="none")
+    health_options = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Environment(models.Model):
+    name = models.SlugField(max_length=63, unique=True)
+    order = models.PositiveIntegerField(default=0, help_text="position in the pipeline")
+    requires_approval = models.BooleanField(default=False)
+
+    # A lock is a reason plus an author, never a bare boolean.
+    lock_reason = models.TextField(blank=True)
+    locked_by = models.CharField(max_length=150, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_locked(self) -> bool:
+        return bool(self.lock_reason)
+
+
+class FreezeWindow(models.Model):
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="freezes")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    reason = models.CharField(max_length=200)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+
+    def __str__(self):
+        return f"{self.environment}: {self.reason} ({self.starts_at:%Y-%m-%d %H:%M} → {self.ends_at:%Y-%m-%d %H:%M})"
+
+
+class Host(models.Model):
+    certname = models.CharField(max_length=253, unique=True)
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="hosts")
+    applications = models.ManyToManyField(Application, related_name="hosts", blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    healthy = models.BooleanField(default=True, help_text="reachable and passing health checks")
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    facts = models.JSONField(default=dict, blank=True)
+    agent_public_key = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["certname"]
+
+    def __str__(self):
+        return self.certname
+
+
+class Artifact(models.Model):
+    """One build of an application: an RPM identified by its NEVRA."""
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="artifacts")
+    name = models.CharField(max_length=200)
+    epoch = models.PositiveIntegerField(default=0)
+    version = models.CharField(max_length=100)
+    release = models.CharField(max_length=100)
+    arch = models.CharField(max_length=20, default="noarch")
+    source_url = models.URLField(max_length=500, blank=True)
+    build_url = models.URLField(max_length=500, blank=True)
+    checksum = models.CharField(max_length=200, blank=True)
+    found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "epoch", "version", "release", "arch"], name="artifact_unique_nevra"
+            )
+        ]
+        ordering = ["-found_at"]
+
+    def __str__(self):
+        return f"{self.name}-{self.evr}.{self.arch}"
+
+    @property
+    def evr(self) -> EVR:
+        return EVR(self.epoch, self.version, self.release)
+
+    @property
+    def label(self) -> str:
+        """What users type: version-release, with the epoch only when it is set."""
+        return str(self.evr)
+
+
+class Pin(models.Model):
+    """What Puppet is told to install of an application on a host (served by the ENC)."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="pins")
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="pins")
+    artifact = models.ForeignKey(Artifact, on_delete=models.PROTECT, related_name="pins")
+    deployment = models.ForeignKey(
+        "deployments.Deployment", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host", "application"], name="pin_one_per_host_application")
+        ]
+
+    def __str__(self):
+        return f"{self.host} {self.application}={self.artifact.label}"
+
+

@@ -1,0 +1,88 @@
+"""Writes to the catalog: applications, environments, hosts, artifacts, the demo fleet."""
+
+from django.db import transaction
+
+from orbiter.artifacts.rpmversion import NEVRA, validate_package_name
+from orbiter.audit.services import event_record
+from orbiter.catalog.models import Application, Artifact, Environment, Host
+from orbiter.common import validators
+from orbiter.common.errors import ValidationError
+from orbiter.loadbalancers.models import Pool, PoolMember
+
+
+def application_create(*, name: str, package: str, actor: str, **fields) -> Application:
+    validators.slug("name", name)
+    try:
+        validate_package_name(package)
+    except ValueError as error:
+        raise ValidationError(str(error), field="package") from None
+    with transaction.atomic():
+        app = Application.objects.create(name=name, package=package, **fields)
+        event_record(actor=actor, verb="application.create", obj=app, data={"package": package})
+    return app
+
+
+def environment_create(*, name: str, order: int, actor: str, requires_approval: bool = False) -> Environment:
+    validators.slug("name", name)
+    with transaction.atomic():
+        env = Environment.objects.create(name=name, order=order, requires_approval=requires_approval)
+        event_record(actor=actor, verb="environment.create", obj=env)
+    return env
+
+
+def host_create(*, certname: str, environment: Environment, applications: list[Application], actor: str) -> Host:
+    validators.certname("certname", certname)
+    with transaction.atomic():
+        host = Host.objects.create(certname=certname, environment=environment)
+        host.applications.set(applications)
+        event_record(actor=actor, verb="host.create", obj=host, data={"environment": environment.name})
+    return host
+
+
+def artifact_register(*, application: Application, nevra: str, actor: str, source_url: str = "",
+                      build_url: str = "", checksum: str = "") -> Artifact:
+    """Register a build (idempotent: announcing the same NEVRA twice returns the first)."""
+    try:
+        parsed = NEVRA.parse(nevra)
+    except ValueError as error:
+        raise ValidationError(str(error), field="nevra") from None
+    if parsed.name != application.package:
+        raise ValidationError(
+            f"nevra: package {parsed.name!r} does not belong to {application.name} (package {application.package!r})",
+            field="nevra",
+        )
+    with transaction.atomic():
+        artifact, created = Artifact.objects.get_or_create(
+            application=application, epoch=parsed.epoch, version=parsed.version, release=parsed.release,
+            arch=parsed.arch,
+            defaults={"name": parsed.name, "source_url": source_url, "build_url": build_url, "checksum": checksum},
+        )
+        if created:
+            event_record(actor=actor, verb="artifact.register", obj=artifact, data={"nevra": str(parsed)})
+    return artifact
+
+
+def fleet_create_demo(*, hosts_per_environment: int, converge_seconds: float = 0.5, transient_rate: float = 0.0,
+                      application: str = "shop-api", actor: str = "demo") -> Application:
+    """The demo: one application on N simulated hosts in each of cert, test and production,
+    each environment behind a simulated load-balancer pool, with two builds to deploy."""
+    with transaction.atomic():
+        app = application_create(
+            name=application, package=application, actor=actor,
+            description="Demo application on a simulated fleet",
+            rollout_defaults={"batch_size": "50%", "retry_backoff_s": 0.2, "drain_timeout_s": 5},
+            converge_driver="simulated",
+            converge_options={"duration_s": converge_seconds, "transient_rate": transient_rate, "seed": 7},
+            health_driver="simulated",
+        )
+        for order, env_name in enumerate(["cert", "test", "production"]):
+            env = environment_create(name=env_name, order=order, actor=actor)
+            pool = Pool.objects.create(name=f"{application}-{env_name}", application=app, environment=env,
+                                       driver="simulated")
+            for i in range(1, hosts_per_environment + 1):
+                host = host_create(certname=f"{application}-{env_name}-{i:02d}.example.test", environment=env,
+                                   applications=[app], actor=actor)
+                PoolMember.objects.create(pool=pool, host=host, member=host.certname)
+        for version in ("1.0.0-1", "1.1.0-1"):
+            artifact_register(application=app, nevra=f"{application}-{version}.noarch", actor=actor)
+    return app

@@ -1,0 +1,74 @@
+"""A simulated fleet: converges "happen" `duration_s` after the request, delivered by a
+delayed task, so a waiting host holds no worker thread, exactly like a real agent.
+
+Options: duration_s (default 1.0), transient_rate and permanent_rate (0..1: share of
+attempts that fail), fail_hosts (certnames that always fail permanently), seed.
+Outcomes are drawn from a generator seeded with (seed, request id): reproducible.
+"""
+
+import random
+
+from orbiter.converge.base import ConvergeDriver, ConvergeRequest, ConvergeResult
+from orbiter.converge.models import SimulatedConvergeRun
+
+
+class SimulatedConverge(ConvergeDriver):
+    name = "simulated"
+
+    def send(self, requests: list[ConvergeRequest]) -> None:
+        from orbiter.converge.tasks import simulated_converge
+
+        if requests:
+            simulated_converge.apply_async(
+                args=[[r.as_dict() for r in requests], self.options],
+                countdown=float(self.options.get("duration_s", 1.0)),
+            )
+
+
+def perform(requests: list[dict], options: dict) -> list[ConvergeResult]:
+    """Run the requests not run yet, record them in the ledger, return every stored result."""
+    ids = [r["request_id"] for r in requests]
+    new = []
+    for r in requests:
+        ok, permanent, message = _draw(r, options)
+        new.append(
+            SimulatedConvergeRun(
+                request_id=r["request_id"],
+                certname=r["certname"],
+                application=r["application"],
+                version=r["version"],
+                ok=ok,
+                permanent=permanent,
+                message=message,
+            )
+        )
+    # The unique request id makes a repeated delivery a no-op; the ledger row is the answer.
+    SimulatedConvergeRun.objects.bulk_create(new, ignore_conflicts=True)
+    results = []
+    for run in SimulatedConvergeRun.objects.filter(request_id__in=ids):
+        summary = {"changed": 1 if run.ok else 0, "failed": 0 if run.ok else 1, "simulated": True}
+        results.append(
+            ConvergeResult(
+                request_id=run.request_id,
+                ok=run.ok,
+                permanent=run.permanent,
+                message=run.message,
+                summary=summary,
+                log_tail=f"simulated: {run.certname} -> {run.application} {run.version}: {run.message}",
+            )
+        )
+    return results
+
+
+def _draw(request: dict, options: dict) -> tuple[bool, bool, str]:
+    if request["certname"] in options.get("fail_hosts", []):
+        return False, True, "simulated permanent failure (host listed in fail_hosts)"
+    rng = random.Random(f"{options.get('seed', 0)}:{request['request_id']}")
+    roll = rng.random()
+    permanent_rate = float(options.get("permanent_rate", 0))
+    transient_rate = float(options.get("transient_rate", 0))
+    if roll < permanent_rate:
+        return False, True, "simulated permanent failure"
+    if roll < permanent_rate + transient_rate:
+        return False, False, "simulated transient failure"
+    return True, False, "converged"

@@ -1,0 +1,516 @@
+"""The engine: a reconciler that brings one deployment as far as it can go right now.
+
+`advance(deployment_id)` keeps nothing in memory between calls. Each round:
+
+1. In one short transaction, lock the deployment row (SKIP LOCKED: if another engine
+   holds it, that one will see our wake-up flag and go round again) and read the hosts
+   in flight.
+2. For each in-flight host, act on the recorded outcome of its current step: move it
+   to the next step, retry the step after a backoff, or fail it. A step whose action
+   was issued but never answered by its deadline counts as a transient failure (a
+   converge request is first re-sent once under the same request id).
+3. Apply cancel and the failure budget; at a batch boundary apply the pauses, then
+   launch the next batch; decide the terminal status when nothing is left.
+4. Mark the actions to issue (drain, converge, verify, enable) on their hosts, commit.
+5. After commit, perform them: converge requests are sent and answered later; load
+   balancer and health calls are quick and their outcomes are recorded at once
+   (compare-and-set on the host's step, attempt and round), then the next round runs.
+
+Every outward action is idempotent or keyed by a request id, so a worker killed at any
+point loses nothing: the sweeper calls advance() again and the deadlines fire.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from orbiter.catalog.models import Pin
+from orbiter.common.errors import DriverError, OrbiterError
+from orbiter.converge import base as converge_base
+from orbiter.deployments import states
+from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.deployments.strategy import Strategy
+from orbiter.deployments.transitions import transition_deployment, transition_hosts
+from orbiter.health import base as health
+from orbiter.loadbalancers import base as lb
+from orbiter.loadbalancers.models import PoolMember
+
+log = logging.getLogger("orbiter.engine")
+ACTOR = "engine"
+DRAIN_POLL_SECONDS = 1.0
+MAX_ROUNDS = 100
+
+# The event that moves a host whose current step succeeded to the next step.
+_NEXT = {
+    states.DRAINING: "converge",
+    states.CONVERGING: "verify",
+    states.VERIFYING: "enable",
+    states.ENABLING: "finish",
+}
+
+
+@dataclass
+class Work:
+    """Outward actions decided under the lock, performed after commit."""
+
+    drain: list[HostDeployment] = field(default_factory=list)
+    verify: list[HostDeployment] = field(default_factory=list)
+    enable: list[HostDeployment] = field(default_factory=list)
+    converge: list[converge_base.ConvergeRequest] = field(default_factory=list)
+    wake_at: datetime | None = None
+    terminal: bool = False
+
+    @property
+    def has_sync(self) -> bool:
+        return bool(self.drain or self.verify or self.enable)
+
+    def wake_no_later_than(self, when: datetime | None) -> None:
+        if when is not None and (self.wake_at is None or when < self.wake_at):
+            self.wake_at = when
+
+
+def advance(deployment_id: int) -> None:
+    """Bring one deployment as far as it can go now. Safe to call any time, twice, anywhere."""
+    for _ in range(MAX_ROUNDS):
+        result = _reconcile(deployment_id)
+        if result is None:
+            return
+        deployment, work = result
+        if work.converge:
+            _send_converge(deployment, work.converge)
+        if work.has_sync:
+            _perform(deployment, work)
+            continue
+        if work.terminal:
+            _after_terminal(deployment)
+        _schedule_wake(deployment, work.wake_at)
+        # A wake-up that arrived while we held the lock found it taken; go round again.
+        if not Deployment.objects.filter(pk=deployment_id, wake_pending=True).exists():
+            return
+    log.warning("deployment #%s: still busy after %d rounds; the sweeper continues", deployment_id, MAX_ROUNDS)
+
+
+def wake(deployment_id: int) -> None:
+    """Ask for advance() soon. Coalesced: one queued wake-up per deployment at a time."""
+    from orbiter.deployments.tasks import advance_task
+
+    if Deployment.objects.filter(pk=deployment_id, wake_pending=False).update(wake_pending=True):
+        transaction.on_commit(lambda: advance_task.delay(deployment_id))
+
+
+# --- one round under the lock --------------------------------------------------------------
+
+
+def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
+    now = timezone.now()
+    with transaction.atomic():
+        deployment = (
+            Deployment.objects.select_for_update(skip_locked=True)
+            .select_related("application", "environment", "artifact")
+            .filter(pk=deployment_id)
+            .first()
+        )
+        if deployment is None:
+            return None
+        work = Work()
+        if deployment.status == states.QUEUED:
+            from orbiter.deployments.services import deployment_start_if_ready
+
+            deployment_start_if_ready(deployment, now=now)
+        if deployment.status in (states.RUNNING, states.PAUSED):
+            _reconcile_hosts(deployment, work, now)
+        elif deployment.status == states.ROLLING_BACK:
+            _reconcile_rollback_parent(deployment, work)
+        Deployment.objects.filter(pk=deployment.pk).update(
+            wake_pending=False,
+            advanced_at=now,
+            current_batch=deployment.current_batch,
+            batch_finished_at=deployment.batch_finished_at,
+            pauses_taken_through=deployment.pauses_taken_through,
+            message=deployment.message,
+        )
+    return deployment, work
+
+
+def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
+    strategy = Strategy(**deployment.strategy)
+    inflight = list(
+        HostDeployment.objects.filter(deployment=deployment, status__in=states.IN_FLIGHT).select_related(
+            "host", "target_artifact"
+        )
+    )
+    _settle_outcomes(deployment, inflight, strategy, now)
+
+    if deployment.cancel_requested:
+        pending = list(HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING).select_related("host"))
+        transition_hosts(pending, "skip", actor=ACTOR, error="deployment cancelled before this host's turn")
+        draining = [hd for hd in inflight if hd.status == states.DRAINING]
+        transition_hosts(draining, "abort", actor=ACTOR, **_fresh_step(strategy, states.ENABLING, now))
+
+    inflight = [hd for hd in inflight if hd.status in states.IN_FLIGHT]
+    counts = dict(
+        HostDeployment.objects.filter(deployment=deployment)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    total = sum(counts.values())
+    used = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0)
+    over_budget = used > strategy.budget(total)
+
+    if not inflight:
+        if deployment.cancel_requested:
+            transition_deployment(deployment, "cancel", actor=ACTOR, message=_summary(counts, "cancelled"))
+            work.terminal = True
+            return
+        if over_budget:
+            _stop_over_budget(deployment, strategy, counts, work)
+            return
+        if not counts.get(states.H_PENDING):
+            if deployment.status == states.RUNNING:
+                transition_deployment(deployment, "succeed", actor=ACTOR, message=_summary(counts, "succeeded"))
+                work.terminal = True
+            return
+        if deployment.status == states.RUNNING:
+            inflight = _next_batch(deployment, strategy, counts, work, now)
+    elif over_budget:
+        deployment.message = (
+            f"failure budget exceeded ({used} of {total} hosts failed, budget {strategy.budget(total)}); "
+            "finishing the hosts in flight, starting no more"
+        )
+
+    _issue_actions(deployment, inflight, strategy, work, now)
+
+
+def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, now: datetime) -> None:
+    """Turn each in-flight host's recorded outcome (or its missed deadline) into a transition."""
+    moves: dict[str, list[HostDeployment]] = {}
+    failures: list[tuple[HostDeployment, str]] = []
+    for hd in inflight:
+        outcome = hd.outcome
+        if outcome is None and hd.action_issued_at and hd.step_deadline and now >= hd.step_deadline:
+            if hd.status == states.CONVERGING and not hd.resent:
+                continue  # re-sent under the same request id by _issue_actions
+            if hd.status == states.DRAINING and hd.step_started_at:
+                outcome = {"ok": True, "drained": False, "message": "drain deadline passed"}
+            else:
+                outcome = {"ok": False, "permanent": False, "message": f"{hd.status} timed out"}
+        if outcome is None:
+            continue
+        if outcome.get("ok"):
+            if hd.status == states.DRAINING and outcome.get("connections", 0) and now < hd.step_deadline:
+                _poll_again(hd, now + timedelta(seconds=DRAIN_POLL_SECONDS))
+                continue
+            moves.setdefault(_NEXT[hd.status], []).append(hd)
+        elif outcome.get("permanent") or hd.attempt >= strategy.max_attempts:
+            tries = f" after {hd.attempt} attempt(s)" if not outcome.get("permanent") else ""
+            failures.append((hd, f"{hd.status}: {outcome.get('message', 'failed')}{tries}"))
+        else:
+            _retry_step(hd, strategy, now, outcome.get("message", "failed"))
+
+    converging = moves.pop("converge", [])
+    if converging:
+        _move_pins(deployment, converging, now)
+        transition_hosts(converging, "converge", actor=ACTOR, **_fresh_step(strategy, states.CONVERGING, now))
+    for event, hosts in moves.items():
+        new_step = states.target("host", hosts[0].status, event)
+        changes = _fresh_step(strategy, new_step, now) if new_step in states.IN_FLIGHT else {}
+        transition_hosts(hosts, event, actor=ACTOR, **changes)
+    for hd, error in failures:
+        transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error})
+
+
+def _fresh_step(strategy: Strategy, step: str, now: datetime) -> dict:
+    return {
+        "attempt": 1,
+        "outcome": None,
+        "request_id": "",
+        "action_issued_at": None,
+        "not_before": None,
+        "resent": False,
+        "step_started_at": now,
+        "step_deadline": now + timedelta(seconds=strategy.timeout(step)),
+    }
+
+
+def _poll_again(hd: HostDeployment, when: datetime) -> None:
+    HostDeployment.objects.filter(pk=hd.pk).update(outcome=None, action_issued_at=None, not_before=when)
+    hd.outcome, hd.action_issued_at, hd.not_before = None, None, when
+
+
+def _retry_step(hd: HostDeployment, strategy: Strategy, now: datetime, message: str) -> None:
+    backoff = strategy.retry_backoff_s * (2 ** (hd.attempt - 1))
+    when = now + timedelta(seconds=backoff)
+    changes = {
+        "attempt": hd.attempt + 1,
+        "outcome": None,
+        "action_issued_at": None,
+        "resent": False,
+        "not_before": when,
+        "step_deadline": when + timedelta(seconds=strategy.timeout(hd.status)),
+        "error": f"attempt {hd.attempt}: {message}",
+    }
+    HostDeployment.objects.filter(pk=hd.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(hd, name, value)
+    log.info("deployment #%s host %s: %s; retrying %s in %.1fs", hd.deployment_id, hd.host, message, hd.status, backoff)
+
+
+def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetime) -> None:
+    """Point each host's pin at its target, remembering the previous artifact for rollbacks.
+
+    Done in the transaction that moves the host to `converging`, immediately before its
+    converge request is sent: a Puppet run on a host whose turn has not come keeps the old version.
+    """
+    host_ids = [hd.host_id for hd in hosts]
+    current = dict(
+        Pin.objects.filter(application=deployment.application, host_id__in=host_ids).values_list(
+            "host_id", "artifact_id"
+        )
+    )
+    missing = [
+        Pin(host_id=hd.host_id, application=deployment.application, artifact_id=hd.target_artifact_id,
+            deployment=deployment, updated_at=now)
+        for hd in hosts
+        if hd.host_id not in current
+    ]
+    Pin.objects.bulk_create(missing)
+    by_target: dict[int, list[int]] = {}
+    for hd in hosts:
+        if hd.host_id in current:
+            by_target.setdefault(hd.target_artifact_id, []).append(hd.host_id)
+    for artifact_id, ids in by_target.items():
+        Pin.objects.filter(application=deployment.application, host_id__in=ids).update(
+            artifact_id=artifact_id, deployment=deployment, updated_at=now
+        )
+    for hd in hosts:
+        if not hd.pin_moved:
+            hd.previous_artifact_id = current.get(hd.host_id)
+            hd.pin_moved = True
+    HostDeployment.objects.bulk_update(hosts, ["previous_artifact", "pin_moved"])
+
+
+def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: Work, now: datetime) -> list:
+    """At a batch boundary: take the configured pause, or launch the next batch."""
+    next_batch = (
+        HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING)
+        .order_by("batch")
+        .values_list("batch", flat=True)
+        .first()
+    )
+    finished = deployment.current_batch
+    moving_on = next_batch > finished >= 0
+    if moving_on:
+        if deployment.batch_finished_at is None:
+            deployment.batch_finished_at = now
+        if deployment.pauses_taken_through < finished:
+            canary_pause = strategy.canary and strategy.canary_pause and finished == 0
+            if canary_pause or strategy.pause_until_resumed:
+                deployment.pauses_taken_through = finished
+                what = "canary host done" if canary_pause else f"batch {finished + 1} done"
+                transition_deployment(
+                    deployment,
+                    "pause",
+                    actor=ACTOR,
+                    message=f"{what}; resume to start batch {next_batch + 1} of {len(deployment.plan)}",
+                    pauses_taken_through=finished,
+                )
+                return []
+            resume_at = deployment.batch_finished_at + timedelta(seconds=strategy.pause_seconds)
+            if now < resume_at:
+                deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)} starts at {resume_at:%H:%M:%S} UTC"
+                work.wake_no_later_than(resume_at)
+                return []
+
+    hosts = list(
+        HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING, batch=next_batch).select_related(
+            "host", "target_artifact"
+        )
+    )
+    budget = strategy.budget(sum(counts.values()))
+    used = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0)
+    unreachable = [hd for hd in hosts if not hd.host.healthy]
+    for hd in unreachable:
+        used += 1
+        event = "skip" if used <= budget else "fail"
+        transition_hosts([hd], event, actor=ACTOR, error="host unreachable when its turn came")
+    launch = [hd for hd in hosts if hd.host.healthy]
+    transition_hosts(launch, "drain", actor=ACTOR, started_at=now, **_fresh_step(strategy, states.DRAINING, now))
+    deployment.current_batch = next_batch
+    deployment.batch_finished_at = None
+    deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)}: {len(launch)} host(s)"
+    return launch
+
+
+def _stop_over_budget(deployment: Deployment, strategy: Strategy, counts: dict, work: Work) -> None:
+    message = _summary(counts, "failed: failure budget exceeded")
+    work.terminal = True
+    if strategy.auto_rollback and deployment.status == states.RUNNING:
+        from orbiter.deployments.services import deployment_rollback
+
+        try:
+            with transaction.atomic():
+                deployment_rollback(deployment=deployment, actor=ACTOR, reason=message)
+            return
+        except OrbiterError as error:
+            message = f"{message}; automatic rollback impossible: {error.message}"
+    transition_deployment(deployment, "fail", actor=ACTOR, message=message)
+
+
+def _reconcile_rollback_parent(deployment: Deployment, work: Work) -> None:
+    child = deployment.rollbacks.order_by("-id").first()
+    if child is None or child.status in states.ACTIVE:
+        return
+    if child.status == states.SUCCEEDED:
+        transition_deployment(deployment, "finish_rollback", actor=ACTOR, message=f"rolled back by #{child.pk}")
+    else:
+        transition_deployment(deployment, "fail", actor=ACTOR, message=f"rollback #{child.pk} {child.status}")
+    work.terminal = True
+
+
+def _summary(counts: dict, verdict: str) -> str:
+    parts = [f"{counts[s]} {s}" for s in (states.DONE, states.H_FAILED, states.SKIPPED, states.H_PENDING) if counts.get(s)]
+    return f"{verdict} ({', '.join(parts) or 'no hosts'})"
+
+
+# --- deciding and performing actions -------------------------------------------------------
+
+
+def _issue_actions(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, work: Work, now: datetime) -> None:
+    """Mark which hosts need their step's action now; remember when to look again."""
+    issued: list[HostDeployment] = []
+    for hd in inflight:
+        if hd.outcome is not None:
+            continue
+        if hd.action_issued_at is not None:
+            overdue = hd.step_deadline and now >= hd.step_deadline
+            if hd.status == states.CONVERGING and overdue and not hd.resent:
+                # The request or its reply may have been lost: send the same id once more.
+                hd.resent = True
+                hd.step_deadline = now + timedelta(seconds=strategy.converge_timeout_s)
+                HostDeployment.objects.filter(pk=hd.pk).update(resent=True, step_deadline=hd.step_deadline)
+                work.converge.append(_converge_request(deployment, hd, strategy))
+            work.wake_no_later_than(hd.step_deadline)
+            continue
+        if hd.not_before and now < hd.not_before:
+            work.wake_no_later_than(hd.not_before)
+            continue
+        hd.action_issued_at = now
+        if hd.status == states.CONVERGING:
+            hd.request_id = f"d{deployment.pk}-h{hd.pk}-r{hd.round}-a{hd.attempt}"
+            work.converge.append(_converge_request(deployment, hd, strategy))
+        else:
+            {states.DRAINING: work.drain, states.VERIFYING: work.verify, states.ENABLING: work.enable}[hd.status].append(hd)
+        work.wake_no_later_than(hd.step_deadline)
+        issued.append(hd)
+    HostDeployment.objects.bulk_update(issued, ["action_issued_at", "request_id"])
+
+
+def _converge_request(deployment: Deployment, hd: HostDeployment, strategy: Strategy) -> converge_base.ConvergeRequest:
+    return converge_base.ConvergeRequest(
+        request_id=hd.request_id,
+        certname=hd.host.certname,
+        application=deployment.application.name,
+        package=deployment.application.package,
+        version=hd.target_artifact.label,
+        timeout_s=strategy.converge_timeout_s,
+    )
+
+
+def _send_converge(deployment: Deployment, requests: list[converge_base.ConvergeRequest]) -> None:
+    try:
+        converge_base.driver_for(deployment.application).send(requests)
+    except Exception:  # the deadline and the re-send recover; never lose the round for it
+        log.exception("deployment #%s: sending %d converge request(s) failed", deployment.pk, len(requests))
+
+
+def _perform(deployment: Deployment, work: Work) -> None:
+    """Run the quick outward calls and record each outcome against the step it belongs to."""
+    members = _memberships(deployment, work.drain + work.enable)
+    for hd in work.drain:
+        _record(hd, lambda hd=hd: _drain(members.get(hd.host_id, [])))
+    if work.verify:
+        checker = health.driver_for(deployment.application)
+        for hd in work.verify:
+            _record(hd, lambda hd=hd: {"ok": True, "message": checker.check(hd.host.certname, hd.target_artifact.label)})
+    for hd in work.enable:
+        _record(hd, lambda hd=hd: _enable(members.get(hd.host_id, [])))
+
+
+def _memberships(deployment: Deployment, hosts: list[HostDeployment]) -> dict[int, list]:
+    if not hosts:
+        return {}
+    members: dict[int, list] = {}
+    for member in PoolMember.objects.filter(
+        host_id__in=[hd.host_id for hd in hosts], pool__application=deployment.application
+    ).select_related("pool"):
+        members.setdefault(member.host_id, []).append((lb.driver_for(member.pool), member.member))
+    return members
+
+
+def _drain(members: list) -> dict:
+    connections = 0
+    for driver, member in members:
+        driver.disable(member)
+        connections += driver.state(member).connections
+    return {"ok": True, "connections": connections}
+
+
+def _enable(members: list) -> dict:
+    for driver, member in members:
+        driver.enable(member)
+        state = driver.state(member)
+        if state.admin != lb.UP:
+            raise DriverError(f"{member} is {state.admin} after enable")
+    return {"ok": True}
+
+
+def _record(hd: HostDeployment, call) -> None:
+    try:
+        outcome = call()
+    except DriverError as error:
+        outcome = {"ok": False, "permanent": error.permanent, "message": error.message}
+    except Exception as error:  # a bug or an unexpected library error: retry, and say so
+        log.exception("deployment #%s host %s: %s failed", hd.deployment_id, hd.host, hd.status)
+        outcome = {"ok": False, "permanent": False, "message": f"{type(error).__name__}: {error}"}
+    HostDeployment.objects.filter(
+        pk=hd.pk, status=hd.status, round=hd.round, attempt=hd.attempt, outcome__isnull=True
+    ).update(outcome=outcome)
+
+
+# --- after the round -------------------------------------------------------------------------
+
+
+def _after_terminal(deployment: Deployment) -> None:
+    """A deployment finished: let the next one queued for this application and environment,
+    and a parent waiting for this rollback, move on."""
+    follower = (
+        Deployment.objects.filter(
+            application_id=deployment.application_id,
+            environment_id=deployment.environment_id,
+            status=states.QUEUED,
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if follower:
+        wake(follower)
+    if deployment.rollback_of_id:
+        wake(deployment.rollback_of_id)
+
+
+def _schedule_wake(deployment: Deployment, when: datetime | None) -> None:
+    from orbiter.deployments.tasks import advance_task
+
+    if when is None:
+        Deployment.objects.filter(pk=deployment.pk).update(wake_at=None)
+        return
+    Deployment.objects.filter(pk=deployment.pk).update(wake_at=when)
+    delay = (when - timezone.now()).total_seconds()
+    if delay < 60:  # beyond that the sweeper is precise enough
+        advance_task.apply_async(args=[deployment.pk], countdown=max(0.0, delay) + 0.01)

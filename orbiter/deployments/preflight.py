@@ -1,0 +1,142 @@
+"""Preflight: the noise filter between a user's request and the fleet.
+
+`check()` raises PreflightRefused with a `code` and a message naming what is wrong, or
+returns what the deployment needs (hosts, previous versions). It writes nothing; the
+service records the refusal as an Event.
+"""
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from orbiter.artifacts.rpmversion import EVR
+from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host, Pin
+from orbiter.common.errors import PreflightRefused, ValidationError
+from orbiter.deployments import states
+from orbiter.deployments.models import Deployment
+from orbiter.deployments.strategy import Strategy, resolve_count
+
+
+@dataclass
+class Checked:
+    application: Application
+    environment: Environment
+    artifact: Artifact
+    strategy: Strategy
+    hosts: list[Host]
+    blocking: Deployment | None  # an active deployment this one would queue behind
+
+
+def resolve(application: str, environment: str, version: str) -> tuple[Application, Environment, Artifact]:
+    app = Application.objects.filter(name=application).first()
+    if app is None:
+        known = ", ".join(Application.objects.values_list("name", flat=True)[:20]) or "none yet"
+        raise PreflightRefused("unknown_application", f"unknown application {application!r}; known: {known}")
+    env = Environment.objects.filter(name=environment).first()
+    if env is None:
+        known = ", ".join(Environment.objects.values_list("name", flat=True)) or "none yet"
+        raise PreflightRefused("unknown_environment", f"unknown environment {environment!r}; known: {known}")
+    return app, env, find_artifact(app, version)
+
+
+def find_artifact(app: Application, version: str) -> Artifact:
+    try:
+        evr = EVR.parse(version)
+    except ValueError as error:
+        raise ValidationError(str(error), field="version") from None
+    candidates = [
+        a for a in Artifact.objects.filter(application=app, version=evr.version, epoch=evr.epoch)
+        if not evr.release or a.release == evr.release
+    ]
+    if len(candidates) != 1:
+        newest = sorted(Artifact.objects.filter(application=app), key=lambda a: a.evr, reverse=True)[:5]
+        known = ", ".join(a.label for a in newest) or "none"
+        what = "ambiguous" if candidates else "unknown"
+        raise PreflightRefused(
+            f"{what}_artifact",
+            f"{what} version {version!r} of {app.name}; give version-release. Newest known: {known}",
+        )
+    return candidates[0]
+
+
+def check(
+    *,
+    application: Application,
+    environment: Environment,
+    artifact: Artifact,
+    strategy: Strategy,
+    is_rollback: bool = False,
+    queue: bool = False,
+    exclude: Deployment | None = None,
+) -> Checked:
+    hosts = list(Host.objects.filter(environment=environment, applications=application).order_by("certname"))
+    if not hosts:
+        raise PreflightRefused(
+            "no_hosts", f"no hosts run {application.name} in {environment.name}; add hosts first"
+        )
+
+    pins = dict(
+Pin.objects.filter(application=application, host__in=hosts).values_list("host_id", "artifact_id")
+    )
+    if all(pins.get(h.pk) == artifact.pk for h in hosts):
+        raise PreflightRefused(
+            "already_deployed",
+            f"{application.name} {artifact.label} is already pinned on all {len(hosts)} host(s) of {environment.name}",
+        )
+    if not is_rollback:
+        pinned = Artifact.objects.filter(pk__in=set(pins.values()))
+        newer = sorted((a for a in pinned if a.evr > artifact.evr), key=lambda a: a.evr, reverse=True)
+        if newer:
+            raise PreflightRefused(
+                "downgrade",
+                f"{artifact.label} is older than {newer[0].label}, already pinned in {environment.name}; "
+                "a downgrade must be requested as a rollback",
+            )
+
+    blocking = (
+        Deployment.objects.filter(application=application, environment=environment, status__in=states.ACTIVE)
+        .exclude(pk=exclude.pk if exclude else None)
+        .select_related("artifact")
+        .order_by("-id")
+        .first()
+    )
+    if blocking and not queue:
+        raise PreflightRefused(
+            "deployment_in_progress",
+            f"deployment #{blocking.pk} of {application.name} {blocking.artifact.label} to {environment.name} "
+            f"is {blocking.status} (requested by {blocking.requested_by_name} at "
+            f"{blocking.created_at:%Y-%m-%d %H:%M} UTC); wait for it or ask to queue behind it",
+            deployment=blocking.pk,
+        )
+
+    refuse_if_closed(environment, is_rollback=is_rollback)
+
+    healthy = sum(1 for h in hosts if h.healthy)
+    batch = 1 if strategy.canary else resolve_count(strategy.batch_size, len(hosts), minimum=1)
+    if healthy < batch:
+        raise PreflightRefused(
+            "not_enough_healthy_hosts",
+            f"only {healthy} of {len(hosts)} host(s) of {environment.name} are healthy; "
+            f"a batch needs {batch}",
+        )
+    return Checked(application, environment, artifact, strategy, hosts, blocking)
+
+
+def refuse_if_closed(environment: Environment, *, is_rollback: bool = False) -> None:
+    """Refuse when the environment is locked, or frozen (rollbacks may go through a freeze)."""
+    if environment.is_locked:
+        raise PreflightRefused(
+            "environment_locked",
+            f"{environment.name} is locked by {environment.locked_by}: {environment.lock_reason}",
+        )
+    freeze = active_freeze(environment)
+    if freeze and not is_rollback:
+        raise PreflightRefused(
+            "freeze_window",
+            f"{environment.name} is frozen until {freeze.ends_at:%Y-%m-%d %H:%M} UTC: {freeze.reason}",
+        )
+
+
+def active_freeze(environment: Environment) -> FreezeWindow | None:
+    now = timezone.now()
+    return FreezeWindow.objects.filter(environment=environment, starts_at__lte=now, ends_at__gt=now).first()

@@ -1,0 +1,308 @@
+"""Every write to deployments: the UI, the API, the CLI, CI and the engine all call these."""
+
+from collections import Counter
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from orbiter.audit.models import Event
+from orbiter.common.errors import NotFound, OrbiterError, PreflightRefused, ValidationError
+from orbiter.deployments import engine, preflight, states
+from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.deployments.strategy import Strategy, make_plan
+from orbiter.deployments.transitions import transition_deployment, transition_hosts
+
+
+def deployment_create(
+    *,
+    application: str,
+    environment: str,
+    version: str,
+    actor: str,
+    user=None,
+    strategy: dict | None = None,
+    queue: bool = False,
+    comment: str = "",
+) -> Deployment:
+    """Check the request and create the deployment (queued, or awaiting approval).
+
+    A refused request leaves nothing behind but its `deployment.refused` Event.
+    """
+    try:
+        app, env, artifact = preflight.resolve(application, environment, version)
+        parsed = Strategy.parse(strategy, defaults=app.rollout_defaults)
+        checked = preflight.check(
+            application=app, environment=env, artifact=artifact, strategy=parsed, queue=queue
+        )
+    except (PreflightRefused, ValidationError) as error:
+        Event.objects.create(
+            actor=actor,
+            verb="deployment.refused",
+            object_type="request",
+            object_id=f"{application}/{environment}"[:64],
+            data={
+                "code": getattr(error, "code", "invalid"),
+                "message": error.message,
+                "application": application,
+                "environment": environment,
+                "version": version,
+            },
+        )
+        raise
+    with transaction.atomic():
+        deployment = Deployment.objects.create(
+            application=app,
+            environment=env,
+            artifact=artifact,
+            requested_by=user,
+            requested_by_name=actor,
+            comment=comment,
+            strategy=parsed.as_dict(),
+            queued_behind=checked.blocking,
+        )
+        Event.objects.create(
+            actor=actor,
+            verb="deployment.request",
+            object_type="deployment",
+            object_id=str(deployment.pk),
+            after=states.PENDING,
+            deployment_id=deployment.pk,
+            data={"version": artifact.label, "environment": env.name, "strategy": parsed.as_dict()},
+        )
+        if env.requires_approval:
+            transition_deployment(deployment, "require_approval", actor=actor, message="waiting for approval")
+        else:
+            _accept(deployment, actor)
+    return deployment
+
+
+def _accept(deployment: Deployment, actor: str) -> None:
+    message = f"queued behind #{deployment.queued_behind_id}" if deployment.queued_behind_id else "queued"
+    transition_deployment(deployment, "accept", actor=actor, message=message)
+    engine.wake(deployment.pk)
+
+
+def deployment_approve(*, deployment_id: int, actor: str) -> Deployment:
+    with transaction.atomic():
+        deployment = _locked(deployment_id)
+        if actor == deployment.requested_by_name:
+            raise OrbiterError(f"{actor} requested deployment #{deployment.pk} and cannot approve it; ask someone else")
+        transition_deployment(deployment, "approve", actor=actor, message=f"approved by {actor}")
+        engine.wake(deployment.pk)
+    return deployment
+
+
+def deployment_reject(*, deployment_id: int, actor: str, reason: str = "") -> Deployment:
+    with transaction.atomic():
+        deployment = _locked(deployment_id)
+        transition_deployment(
+            deployment, "reject", actor=actor, message=f"rejected by {actor}: {reason}".rstrip(": ")
+        )
+    return deployment
+
+
+def deployment_start_if_ready(deployment: Deployment, *, now: datetime) -> None:
+    """Start a queued deployment when its turn has come: freeze the plan, create its hosts.
+
+    Called by the engine with the deployment row locked. Waits (with a message saying
+    why) while another deployment of the application holds the environment, or the
+    environment is locked or frozen.
+    """
+    ahead = (
+        Deployment.objects.filter(
+            application_id=deployment.application_id,
+            environment_id=deployment.environment_id,
+            status__in=states.ACTIVE - {states.PENDING, states.AWAITING_APPROVAL},
+            pk__lt=deployment.pk,
+        )
+        .exclude(pk=deployment.rollback_of_id)
+        .order_by("id")
+        .first()
+    )
+    if ahead is not None:
+        deployment.message = f"queued behind #{ahead.pk} ({ahead.status}, requested by {ahead.requested_by_name})"
+        return
+    try:
+        preflight.refuse_if_closed(deployment.environment, is_rollback=deployment.is_rollback)
+    except PreflightRefused as refusal:
+        deployment.message = f"waiting: {refusal.message}"
+        return
+
+    strategy = Strategy(**deployment.strategy)
+    targets = _targets(deployment)
+    plan = make_plan([host_id for host_id, _ in targets], strategy)
+    batch_of = {host_id: index for index, batch in enumerate(plan) for host_id in batch}
+    HostDeployment.objects.bulk_create(
+        HostDeployment(deployment=deployment, host_id=host_id, batch=batch_of[host_id], target_artifact_id=artifact_id)
+        for host_id, artifact_id in targets
+    )
+    transition_deployment(
+        deployment,
+        "start",
+        actor=engine.ACTOR,
+        plan=plan,
+        current_batch=-1,
+        message=f"{len(targets)} host(s) in {len(plan)} batch(es)",
+        data={"plan": plan},
+    )
+
+
+def _targets(deployment: Deployment) -> list[tuple[int, int]]:
+    """(host id, target artifact id) in rollout order."""
+    if deployment.is_rollback:
+        return list(
+            HostDeployment.objects.filter(
+                deployment_id=deployment.rollback_of_id, pin_moved=True, previous_artifact__isnull=False
+            )
+            .order_by("host__certname")
+            .values_list("host_id", "previous_artifact_id")
+        )
+    from orbiter.catalog.models import Host
+
+    hosts = Host.objects.filter(environment=deployment.environment, applications=deployment.application)
+    return [(pk, deployment.artifact_id) for pk in hosts.order_by("certname").values_list("pk", flat=True)]
+
+
+def deployment_pause(*, deployment_id: int, actor: str) -> Deployment:
+    with transaction.atomic():
+        deployment = _locked(deployment_id)
+        transition_deployment(
+            deployment, "pause", actor=actor,
+            message=f"paused by {actor}; hosts in flight finish their steps, no new ones start",
+        )
+    return deployment
+
+
+def deployment_resume(*, deployment_id: int, actor: str) -> Deployment:
+    with transaction.atomic():
+        deployment = _locked(deployment_id)
+        transition_deployment(deployment, "resume", actor=actor, message=f"resumed by {actor}")
+        engine.wake(deployment.pk)
+    return deployment
+
+
+def deployment_cancel(*, deployment_id: int, actor: str) -> Deployment:
+    """Cancel. Hosts in flight finish their step safely and go back in service; the rest are skipped."""
+    with transaction.atomic():
+        deployment = _locked(deployment_id)
+        if deployment.status in (states.AWAITING_APPROVAL, states.QUEUED):
+            transition_deployment(deployment, "cancel", actor=actor, message=f"cancelled by {actor}")
+            return deployment
+        if deployment.status not in (states.RUNNING, states.PAUSED):
+            states.target("deployment", deployment.status, "cancel")  # raises the clear error
+        if not deployment.cancel_requested:
+            Deployment.objects.filter(pk=deployment.pk).update(
+                cancel_requested=True, message=f"cancelling (asked by {actor}): hosts in flight are finishing"
+            )
+            Event.objects.create(
+                actor=actor, verb="deployment.cancel_requested", object_type="deployment",
+                object_id=str(deployment.pk), before=deployment.status, after=deployment.status,
+                deployment_id=deployment.pk,
+            )
+            deployment.cancel_requested = True
+        engine.wake(deployment.pk)
+    return deployment
+
+
+def deployment_retry(*, deployment_id: int, actor: str) -> Deployment:
+    """Give the failed and skipped hosts another round; a failed deployment runs again."""
+    with transaction.atomic():
+        deployment = _locked(deployment_id)
+        if deployment.status not in (states.FAILED, states.RUNNING, states.PAUSED) or deployment.cancel_requested:
+            raise OrbiterError(
+                f"deployment #{deployment.pk} is {deployment.status}; only a failed, running or paused "
+                "deployment can retry its failed hosts"
+            )
+        hosts = list(
+            HostDeployment.objects.filter(deployment=deployment, status__in=[states.H_FAILED, states.SKIPPED])
+            .select_related("host")
+        )
+        if not hosts:
+            raise OrbiterError(f"deployment #{deployment.pk} has no failed or skipped hosts to retry")
+        for round_, group in _by_round(hosts).items():
+            transition_hosts(
+                group, "retry", actor=actor, round=round_ + 1, attempt=1, outcome=None, request_id="",
+                action_issued_at=None, not_before=None, resent=False, error="", finished_at=None,
+            )
+        if deployment.status == states.FAILED:
+            transition_deployment(
+                deployment, "retry", actor=actor, message=f"retrying {len(hosts)} host(s) (asked by {actor})"
+            )
+        engine.wake(deployment.pk)
+    return deployment
+
+
+def _by_round(hosts: list[HostDeployment]) -> dict[int, list[HostDeployment]]:
+    groups: dict[int, list[HostDeployment]] = {}
+    for hd in hosts:
+        groups.setdefault(hd.round, []).append(hd)
+    return groups
+
+
+def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: int | None = None,
+                        actor: str, reason: str = "") -> Deployment:
+    """Roll back: a new deployment (flagged rollback) moves every pin this one moved back to
+    its previous artifact and converges those hosts. Returns the rollback deployment."""
+    with transaction.atomic():
+        parent = deployment if deployment is not None else _locked(deployment_id)
+        states.target("deployment", parent.status, "rollback")  # refuses clearly when not allowed
+        busy = HostDeployment.objects.filter(deployment=parent, status__in=states.IN_FLIGHT).count()
+        if busy:
+            raise OrbiterError(
+                f"{busy} host(s) of #{parent.pk} are still in flight; pause or cancel it, wait for them, then roll back"
+            )
+        previous = Counter(
+            HostDeployment.objects.filter(deployment=parent, pin_moved=True, previous_artifact__isnull=False)
+            .values_list("previous_artifact_id", flat=True)
+        )
+        if not previous:
+            raise OrbiterError(f"deployment #{parent.pk} moved no pin from an earlier version: nothing to roll back")
+        strategy = {**parent.strategy, "canary": False, "canary_pause": False,
+                    "pause_between_batches": "0", "auto_rollback": False}
+        transition_deployment(parent, "rollback", actor=actor, message=reason or f"rolling back (asked by {actor})")
+        child = Deployment.objects.create(
+            application_id=parent.application_id,
+            environment_id=parent.environment_id,
+            artifact_id=previous.most_common(1)[0][0],
+            requested_by_name=actor,
+            comment=reason,
+            is_rollback=True,
+            rollback_of=parent,
+            strategy=strategy,
+        )
+        Event.objects.create(
+            actor=actor, verb="deployment.request", object_type="deployment", object_id=str(child.pk),
+            after=states.PENDING, deployment_id=child.pk, data={"rollback_of": parent.pk},
+        )
+        _accept(child, actor)
+    return child
+
+
+def _locked(deployment_id: int) -> Deployment:
+    deployment = (
+        Deployment.objects.select_for_update()
+        .select_related("application", "environment", "artifact")
+        .filter(pk=deployment_id)
+        .first()
+    )
+    if deployment is None:
+        raise NotFound(f"deployment #{deployment_id} does not exist")
+    return deployment
+
+
+def deployments_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Deployments the engine should look at now: a deadline or timer is due, or nobody
+    advanced them for a while (a worker died, a message was lost)."""
+    from django.conf import settings
+    from django.db.models import Q
+
+    now = now or timezone.now()
+    stale = now - timezone.timedelta(seconds=settings.ORBITER_STALE_SECONDS)
+    due = (
+        Deployment.objects.filter(status__in=[states.QUEUED, states.RUNNING, states.PAUSED, states.ROLLING_BACK])
+        .filter(Q(wake_at__lte=now) | Q(advanced_at__lt=stale) | Q(advanced_at__isnull=True))
+        .order_by("id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return list(due)

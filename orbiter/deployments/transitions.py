@@ -1,0 +1,107 @@
+"""The only code that changes a status: compare-and-set plus an audit Event, in one transaction.
+
+Callers wrap these in `transaction.atomic()` together with the rest of their change and
+run side effects with `transaction.on_commit`, so nothing outward happens for a change
+that did not commit.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from orbiter.audit.models import Event
+from orbiter.common.errors import Conflict
+from orbiter.deployments import states
+from orbiter.deployments.models import Deployment, HostDeployment
+
+# Timestamps the transitions stamp, Shipit-style.
+_STAMPS = {
+    states.RUNNING: "started_at",
+    states.SUCCEEDED: "finished_at",
+    states.FAILED: "finished_at",
+    states.CANCELLED: "finished_at",
+    states.REJECTED: "finished_at",
+    states.ROLLED_BACK: "finished_at",
+}
+
+
+def transition_deployment(
+    deployment: Deployment, event: str, *, actor: str, data: dict | None = None, **changes
+) -> Deployment:
+    """Move `deployment` by `event`; raise IllegalTransition or Conflict (someone moved it first)."""
+    new = states.target("deployment", deployment.status, event)
+    now = timezone.now()
+    changes["updated_at"] = now
+    stamp = _STAMPS.get(new)
+    if stamp and (stamp == "finished_at" or getattr(deployment, stamp) is None):
+        changes[stamp] = now
+    with transaction.atomic():
+        updated = Deployment.objects.filter(pk=deployment.pk, status=deployment.status).update(
+            status=new, **changes
+        )
+        if updated != 1:
+            raise Conflict(f"deployment #{deployment.pk} changed meanwhile; reload and try again")
+        Event.objects.create(
+            created_at=now,
+            actor=actor,
+            verb=f"deployment.{event}",
+            object_type="deployment",
+            object_id=str(deployment.pk),
+            before=deployment.status,
+            after=new,
+            deployment_id=deployment.pk,
+            data=data or {},
+        )
+    deployment.status = new
+    for name, value in changes.items():
+        setattr(deployment, name, value)
+    return deployment
+
+
+def transition_hosts(
+    hosts: list[HostDeployment], event: str, *, actor: str, data: dict | None = None, **changes
+) -> list[HostDeployment]:
+    """Move several hosts of one deployment by the same event, one UPDATE per source status.
+
+    The caller holds the deployment's row lock, so a lost compare-and-set here means a bug
+    or a second engine without the lock: it raises Conflict and the transaction rolls back.
+    """
+    if not hosts:
+        return hosts
+    now = timezone.now()
+    by_status: dict[str, list[HostDeployment]] = {}
+    for hd in hosts:
+        by_status.setdefault(hd.status, []).append(hd)
+    new_status = {old: states.target("host", old, event) for old in by_status}
+    events = []
+    with transaction.atomic():
+        for old, group in by_status.items():
+            new = new_status[old]
+            stamp = {"finished_at": now} if new in states.HOST_TERMINAL else {}
+            updated = HostDeployment.objects.filter(pk__in=[hd.pk for hd in group], status=old).update(
+                status=new, **changes, **stamp
+            )
+            if updated != len(group):
+                raise Conflict(f"{len(group) - updated} host(s) changed meanwhile in deployment #{group[0].deployment_id}")
+            for hd in group:
+                events.append(
+                    Event(
+                        created_at=now,
+                        actor=actor,
+                        verb=f"host.{event}",
+                        object_type="hostdeployment",
+                        object_id=str(hd.pk),
+                        before=old,
+                        after=new,
+                        deployment_id=hd.deployment_id,
+                        data={"host": hd.host.certname if _host_cached(hd) else hd.host_id, **(data or {})},
+                    )
+                )
+                hd.status = new
+                for name, value in {**changes, **stamp}.items():
+                    setattr(hd, name, value)
+        Event.objects.bulk_create(events)
+    return hosts
+
+
+def _host_cached(hd: HostDeployment) -> bool:
+    return HostDeployment.host.is_cached(hd)

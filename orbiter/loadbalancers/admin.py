@@ -1,0 +1,14 @@
+from django.contrib import admin
+
+from orbiter.loadbalancers.models import Pool, PoolMember
+
+
+class PoolMemberInline(admin.TabularInline):
+    model = PoolMember
+    extra = 0
+
+
+@admin.register(Pool)
+class PoolAdmin(admin.ModelAdmin):
+    list_display = ["name", "application", "environment", "driver"]
+    inlines = [PoolMemberInline]

@@ -1,0 +1,165 @@
+"""Django settings. Everything comes from environment variables with safe defaults.
+
+ORBITER_MODE           server (default) | standalone | test. Standalone and test may run
+                       without ORBITER_SECRET_KEY; server refuses to start without it.
+ORBITER_SECRET_KEY     Django secret key (or ORBITER_SECRET_KEY_FILE: a file holding it).
+ORBITER_DATABASE_URL   default: SQLite file in ORBITER_DATA_DIR (~/.orbiter).
+ORBITER_BROKER_URL     Celery broker; default redis://127.0.0.1:6379/0 (memory:// in standalone).
+ORBITER_ALLOWED_HOSTS  comma separated; default localhost,127.0.0.1 ("*" in standalone).
+ORBITER_DEBUG          1 to turn Django's debug pages on (never in production).
+ORBITER_SWEEP_SECONDS  how often the sweeper re-advances deployments (default 2).
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if not value:
+        return default
+    return value.lower() in ("1", "true", "yes", "on")
+
+
+MODE = _env("ORBITER_MODE", "server")
+if MODE not in ("server", "standalone", "test"):
+    raise ImproperlyConfigured(f"ORBITER_MODE={MODE!r}; allowed: server, standalone, test")
+STANDALONE = MODE == "standalone"
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(_env("ORBITER_DATA_DIR") or Path.home() / ".orbiter")
+
+
+def _secret_key() -> str:
+    if _env("ORBITER_SECRET_KEY"):
+        return _env("ORBITER_SECRET_KEY")
+    if _env("ORBITER_SECRET_KEY_FILE"):
+        return Path(_env("ORBITER_SECRET_KEY_FILE")).read_text().strip()
+    if MODE in ("standalone", "test"):
+        # Sessions of a throw-away evaluation instance; never used in server mode.
+        return "orbiter-standalone-insecure-key-" + MODE
+    raise ImproperlyConfigured(
+        "ORBITER_SECRET_KEY (or ORBITER_SECRET_KEY_FILE) is required in server mode"
+    )
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _flag("ORBITER_DEBUG")
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in _env("ORBITER_ALLOWED_HOSTS", "*" if STANDALONE else "localhost,127.0.0.1").split(",")
+    if h.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "orbiter.core",
+    "orbiter.audit",
+    "orbiter.catalog",
+    "orbiter.loadbalancers",
+    "orbiter.converge",
+    "orbiter.deployments",
+    "orbiter.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "orbiter.urls"
+WSGI_APPLICATION = "orbiter.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = _env("ORBITER_DATABASE_URL")
+    if not url:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{DATA_DIR / 'orbiter.sqlite3'}"
+    config = dj_database_url.parse(url, conn_max_age=60)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # One writer at a time, taken at BEGIN: the in-process worker threads then queue
+        # for the write lock instead of failing with "database is locked" on upgrade.
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        config["CONN_MAX_AGE"] = 0
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = _env("ORBITER_BROKER_URL", "memory://" if STANDALONE else "redis://127.0.0.1:6379/0")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Tasks are short (advance a deployment, record a result). A message a killed worker held
+# comes back after this many seconds; the sweeper covers the gap before that.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(_env("ORBITER_VISIBILITY_TIMEOUT", "60"))}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Engine ---------------------------------------------------------------------------
+ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
+# A deployment nobody advanced for this long is advanced by the sweeper regardless.
+ORBITER_STALE_SECONDS = float(_env("ORBITER_STALE_SECONDS", "15"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "orbiter": {"handlers": ["console"], "level": _env("ORBITER_LOG_LEVEL", "INFO")},
+    },
+}

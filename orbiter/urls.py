@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import path
+
+from orbiter.web import views
+
+urlpatterns = [
+    path("", views.deployments_page, name="deployments"),
+    path("deployments/<int:deployment_id>/", views.deployment_page, name="deployment"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]
