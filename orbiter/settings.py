@@ -146,6 +146,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 # Tasks are short (advance a deployment, record a result). A message a killed worker held
 # comes back after this many seconds; the sweeper covers the gap before that.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(_env("ORBITER_VISIBILITY_TIMEOUT", "60"))}
+if CELERY_BROKER_URL.startswith("memory://"):
+    # The in-process broker of standalone mode polls; its default (1 s) would pace every step.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

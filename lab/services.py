@@ -1,0 +1,314 @@
+"""Throwaway loopback services (PostgreSQL, Redis) for Orbiter tests and benchmarks.
+
+Standard library only; each service gets a free 127.0.0.1 port unless one is given.
+
+    from lab.services import running, Postgres
+    with running("postgres", "redis") as env:  # started in parallel; stopped on exit, exception,
+        env["ORBITER_DATABASE_URL"], env["ORBITER_BROKER_URL"]  # SIGTERM, SIGHUP or Ctrl-C
+    pg = Postgres("/tmp/mylab", durable=True); pg.start(); print(pg.url); pg.stop()
+
+    python lab/services.py run [--services postgres,redis] -- CMD ARGS...
+    python lab/services.py ensure-installed [--services postgres,redis]
+
+`run` exits with CMD's exit code (128+N if killed by signal N).  New services (ActiveMQ,
+HAProxy...) subclass `Service` and go into `SERVICES`.  ORBITER_PG_BIN overrides the PG bin dir.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+_PG_BINS = sorted(glob.glob("/usr/lib/postgresql/[0-9]*/bin"), key=lambda p: int(p.split("/")[-2]))
+PG_BIN = Path(os.environ.get("ORBITER_PG_BIN") or (_PG_BINS or ["/usr/lib/postgresql/15/bin"])[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """Subclasses set the class attributes and implement `start()` (blocks until ready, else
+    RuntimeError with the log tail) and `stop()` (idempotent, safe after failed/cancelled start)."""
+
+    name = env_var = apt_package = url_format = ""  # name: registry key and lab subdir
+    binaries: tuple[str, ...] = ()  # installed() checks they all exist
+    start_timeout = 60.0
+
+    def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None):
+        self.dir, self.port = Path(lab_dir) / self.name, port or free_port()
+        self.timeout, self.log = timeout or self.start_timeout, self.dir / f"{self.name}.log"
+        self._helper: subprocess.Popen | None = None
+        self._cancelled = False
+
+    @property
+    def url(self) -> str:
+        return self.url_format.format(port=self.port)
+
+    @classmethod
+    def installed(cls) -> bool:
+        return all(shutil.which(b) for b in cls.binaries)
+
+    def _fail(self, what: str, output: str = "") -> RuntimeError:
+        try:
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+        except OSError:
+            tail = "(no log)"
+        return RuntimeError(f"{self.name} on port {self.port}: {what}\n{output}"
+                            f"--- last lines of {self.log} ---\n{tail}")
+
+    def cancel(self, sig=signal.SIGTERM) -> None:
+        """Abort an in-flight start() from another thread; stop() is still needed afterwards.
+        Signals the helper's whole process group: initdb's single-user backend must die too."""
+        self._cancelled = True
+        with contextlib.suppress(AttributeError, OSError):
+            if self._helper.poll() is None:
+                os.killpg(self._helper.pid, sig)
+
+    def _run(self, args: list, what: str, timeout: float | None = None, **kw) -> None:
+        """Run a helper in its own session: a terminal Ctrl-C must not hit it (or the postmaster
+        it spawns) before our orderly stop."""
+        if self._cancelled:
+            raise RuntimeError(f"{self.name}: start cancelled")
+        timeout = timeout or self.timeout
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True, **kw) as self._helper:
+            if self._cancelled:
+                self.cancel()
+            try:
+                out = self._helper.communicate(timeout=timeout)[0]
+            except subprocess.TimeoutExpired:
+                self.cancel(signal.SIGKILL)
+                raise self._fail(f"{what} timed out after {timeout}s") from None
+        if self._helper.returncode != 0:
+            raise self._fail(f"{what} failed (exit {self._helper.returncode})", out)
+
+
+class Postgres(Service):
+    name, env_var, apt_package = "postgres", "ORBITER_DATABASE_URL", "postgresql"
+    url_format = "postgresql://postgres@127.0.0.1:{port}/orbiter"
+    binaries = tuple(str(PG_BIN / b) for b in ("initdb", "pg_ctl", "postgres", "createdb"))
+    NO_DURABILITY = ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                     "-c", "full_page_writes=off"]
+
+    def __init__(self, lab_dir, port=None, timeout=None, durable: bool = False):
+        super().__init__(lab_dir, port, timeout)
+        self.durable, self.data = durable, self.dir / "data"
+        self._launched = False  # pg_ctl start was run: a postmaster may exist
+        # initdb/pg_ctl refuse root: switch to the postgres user in the child (no runuser between)
+        root = os.geteuid() == 0
+        self._as_pg = dict(user="postgres", group="postgres", extra_groups=[]) if root else {}
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self._as_pg:  # the postgres user must own our dir and traverse the lab dir
+            os.chmod(self.dir.parent, 0o755)
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                   "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], "initdb", **self._as_pg)
+        opts = ["-p", str(self.port), "-c", "listen_addresses=127.0.0.1", "-k", str(self.dir)]
+        opts += [] if self.durable else self.NO_DURABILITY
+        self._launched = True
+        self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
+                   "-t", str(int(self.timeout)), "-o", shlex.join(opts), "start"],
+                  "pg_ctl start", self.timeout + 10, **self._as_pg)
+        self._run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                   "-U", "postgres", "orbiter"], "createdb")
+
+    def stop(self) -> None:
+        pidfile, deadline, out = self.data / "postmaster.pid", time.monotonic() + 10, ""
+        if not self._launched:  # start cancelled during initdb: its single-user backend exits
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return
+        for mode in ("fast", "immediate"):
+            if pidfile.exists():
+                out = subprocess.run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode,
+                                      "-w", "-t", "30", "stop"], capture_output=True, text=True,
+                                     timeout=40, **self._as_pg).stderr
+        if pidfile.exists():
+            raise self._fail("pg_ctl stop failed", out)
+
+
+class Redis(Service):
+    name, env_var, apt_package = "redis", "ORBITER_BROKER_URL", "redis-server"
+    url_format, binaries = "redis://127.0.0.1:{port}/0", ("redis-server",)
+    start_timeout, proc = 20.0, None  # proc: the redis-server Popen once started
+
+    def _command(self, cmd: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(cmd + b"\r\n")
+            return s.recv(64)
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir), "--logfile", str(self.log)]
+        with open(self.log, "ab") as log:  # also catches errors printed before the log is opened
+            if not self._cancelled:
+                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while self.proc and time.monotonic() < deadline and not self._cancelled:
+            if self.proc.poll() is not None:
+                raise self._fail(f"redis-server exited with code {self.proc.returncode}")
+            with contextlib.suppress(OSError):
+                if self._command(b"PING").startswith(b"+PONG"):
+                    return
+            time.sleep(0.02)
+        raise self._fail("start cancelled" if self._cancelled else f"no PONG in {self.timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(OSError):
+            self._command(b"SHUTDOWN NOSAVE")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self.proc.kill()  # no-op if it already exited
+        self.proc.wait()
+
+
+SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis}
+_EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # become SystemExit; SIGINT: KeyboardInterrupt
+
+
+def _in_threads(methods) -> list:
+    """Run bound methods in parallel threads until all return; return the exceptions raised.
+    If interrupted by a signal, cancel their services but still wait, so stop() never races
+    start().  (Events, not Thread.join: in 3.11 an interrupted join can mark a live thread dead.)"""
+    errors: list = []
+    done = [threading.Event() for _ in methods]
+
+    def call(method, event):
+        try:
+            method()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            errors.append(e)
+        finally:
+            event.set()
+    for method, event in zip(methods, done, strict=True):
+        threading.Thread(target=call, args=(method, event), daemon=True).start()
+    try:
+        for event in done:
+            event.wait()
+    except BaseException:
+        for method in methods:
+            method.__self__.cancel()
+        for event in done:
+            event.wait()
+        raise
+    return errors
+
+
+def _raise_exit(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def running(*names: str, lab_dir=None):
+    """Start the named services (default: all) in parallel; yield their env vars; stop all on
+    exit.  A temp lab dir is created (and removed afterwards) unless lab_dir is given."""
+    if unknown := [n for n in names if n not in SERVICES]:
+        raise ValueError(f"unknown services {unknown}; known: {sorted(SERVICES)}")
+    lab = Path(lab_dir or tempfile.mkdtemp(prefix="orbiter-lab-"))
+    lab.mkdir(parents=True, exist_ok=True)
+    services = [SERVICES[n](lab) for n in names or SERVICES]
+    main = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.getsignal(sig) for sig in (*_EXIT_SIGNALS, signal.SIGINT)} if main else {}
+    try:
+        for sig in _EXIT_SIGNALS if main else ():
+            signal.signal(sig, _raise_exit)
+        if errors := _in_threads([s.start for s in services]):
+            raise errors[0]
+        yield {s.env_var: s.url for s in services}
+    finally:
+        for sig in old:  # a second Ctrl-C/SIGTERM must not abort the cleanup; restored below
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            for e in _in_threads([s.stop for s in services]):
+                print(f"services.py: stop failed: {e}", file=sys.stderr)
+            if lab_dir is None:
+                shutil.rmtree(lab, ignore_errors=True)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+def ensure_installed(names) -> None:
+    """apt-get install what is missing (one dpkg-query and no apt call when all is present)."""
+    svcs = [SERVICES[n] for n in names]
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n",
+                        *(s.apt_package for s in svcs)], capture_output=True, text=True)
+    ok = {ln.split()[0] for ln in r.stdout.splitlines() if ln.endswith(" install ok installed")}
+    missing = [s.apt_package for s in svcs if not (s.installed() and s.apt_package in ok)]
+    for s in svcs:
+        print(f"{s.name}: {'missing' if s.apt_package in missing else 'ok'} ({s.apt_package})")
+    if not missing:
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    lock = ["-o", "DPkg::Lock::Timeout=600"]  # another apt running: wait for its lock, don't fight
+    for args in [["apt-get", *lock, "update"], ["apt-get", *lock, "install", "-y", *missing]]:
+        for attempt in range(1, 6):
+            print(f"running: {shlex.join(args)}", flush=True)
+            if subprocess.run(args, env=env).returncode == 0:
+                break
+            print(f"failed (attempt {attempt}/5), retrying in 10s", flush=True)
+            time.sleep(10)
+        else:
+            sys.exit(f"services.py: giving up: {shlex.join(args)}")
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    argv, cmd = argv[:cut], argv[cut + 1:]
+    p = argparse.ArgumentParser(prog="services.py", description=__doc__.split("\n")[0])
+    p.add_argument("action", choices=["run", "ensure-installed"])
+    p.add_argument("--services", default=",".join(SERVICES), help="default: %(default)s")
+    a = p.parse_args(argv)
+    names = [n.strip() for n in a.services.split(",") if n.strip()]
+    if unknown := [n for n in names if n not in SERVICES]:
+        p.error(f"unknown services {unknown}; known: {','.join(SERVICES)}")
+    if a.action == "ensure-installed":
+        return ensure_installed(names) or 0
+    if not cmd:
+        p.error("usage: run [--services ...] -- CMD ARGS...")
+    try:
+        with running(*names) as env:
+            proc = subprocess.Popen(cmd, env={**os.environ, **env})
+            try:
+                rc = proc.wait()
+                return 128 - rc if rc < 0 else rc  # CMD killed by signal N: 128+N like a shell
+            finally:
+                if proc.poll() is None:  # we were interrupted: take CMD down before the services
+                    proc.terminate()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=10)
+                    proc.kill()
+                    proc.wait()
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except RuntimeError as e:  # a service failed to start
+        print(f"services.py: {e}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as e:
+        print(f"services.py: command not found: {e.filename}", file=sys.stderr)
+        return 127
+
+
+if __name__ == "__main__":
+    sys.exit(main())
