@@ -212,6 +212,7 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
         else:
             _retry_step(hd, strategy, now, outcome.get("message", "failed"))
 
+    _note_steps([hd for group in moves.values() for hd in group] + [hd for hd, _ in failures], now)
     converging = moves.pop("converge", [])
     if converging:
         _move_pins(deployment, converging, now)
@@ -222,6 +223,14 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
         transition_hosts(hosts, event, actor=ACTOR, **changes)
     for hd, error in failures:
         transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error})
+
+
+def _note_steps(hosts: list[HostDeployment], now: datetime) -> None:
+    """Keep each finished step's attempts and duration (the UI shows them, the ETA uses them)."""
+    for hd in hosts:
+        seconds = (now - hd.step_started_at).total_seconds() if hd.step_started_at else None
+        hd.steps = {**hd.steps, hd.status: {"attempts": hd.attempt, "seconds": seconds}}
+    HostDeployment.objects.bulk_update(hosts, ["steps"])
 
 
 def _fresh_step(strategy: Strategy, step: str, now: datetime) -> dict:

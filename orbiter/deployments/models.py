@@ -86,7 +86,7 @@ class HostDeployment(models.Model):
     puppet = models.JSONField(default=dict, blank=True)  # converge summary (changed, failed, duration...)
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
-    durations = models.JSONField(default=dict, blank=True)  # step -> seconds, for ETAs
+    steps = models.JSONField(default=dict, blank=True)  # finished steps: {step: {"attempts": n, "seconds": s}}
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
