@@ -5,9 +5,9 @@ from django.utils import timezone
 
 
 class Event(models.Model):
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=150)
-    verb = models.CharField(max_length=60, db_index=True)
+    verb = models.CharField(max_length=60)
     object_type = models.CharField(max_length=40)
     object_id = models.CharField(max_length=64)
     before = models.CharField(max_length=40, blank=True)

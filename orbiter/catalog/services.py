@@ -16,6 +16,13 @@ def application_create(*, name: str, package: str, actor: str, **fields) -> Appl
         validate_package_name(package)
     except ValueError as error:
         raise ValidationError(str(error), field="package") from None
+    from orbiter.converge.base import registry as converge_drivers
+    from orbiter.deployments.strategy import Strategy
+    from orbiter.health.base import registry as health_drivers
+
+    Strategy.parse({}, defaults=fields.get("rollout_defaults") or {})  # refuses bad defaults now, not at deploy time
+    converge_drivers.get(fields.get("converge_driver", "simulated"))
+    health_drivers.get(fields.get("health_driver", "none"))
     with transaction.atomic():
         app = Application.objects.create(name=name, package=package, **fields)
         event_record(actor=actor, verb="application.create", obj=app, data={"package": package})

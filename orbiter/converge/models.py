@@ -17,3 +17,6 @@ class SimulatedConvergeRun(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.request_id} {self.certname} {self.version} {'ok' if self.ok else 'failed'}"

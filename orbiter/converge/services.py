@@ -12,36 +12,36 @@ def converge_results_record(results: list[ConvergeResult]) -> int:
     """Record converge results against the hosts waiting for them; wake their deployments.
 
     Idempotent: a result whose request id is not awaited any more (already recorded,
-    superseded by a retry, or the deployment moved on) changes nothing. Identical
-    payloads are written with one UPDATE, so a batch of 100 results costs a few queries.
+    superseded by a retry, or the deployment moved on) changes nothing. The request id
+    names the host deployment, round and attempt; results with the same payload for the
+    same round and attempt are written with one UPDATE.
     """
     from orbiter.deployments import engine, states
-    from orbiter.deployments.models import HostDeployment
+    from orbiter.deployments.models import HostDeployment, parse_request_id
 
-    groups: dict[str, list[str]] = {}
-    payloads: dict[str, dict] = {}
+    groups: dict[tuple, list[int]] = {}
+    deployments = set()
     for r in results:
+        parsed = parse_request_id(r.request_id)
+        if parsed is None:
+            log.warning("ignored a converge result with a foreign request id %r", r.request_id[:100])
+            continue
+        deployment_id, hd_id, round_, attempt = parsed
         payload = {
             "outcome": {"ok": r.ok, "permanent": r.permanent, "message": r.message},
             "puppet": r.summary,
             "log_tail": r.log_tail[-4000:],
         }
-        key = json.dumps(payload, sort_keys=True)
-        payloads[key] = payload
-        groups.setdefault(key, []).append(r.request_id)
+        groups.setdefault((round_, attempt, json.dumps(payload, sort_keys=True)), []).append(hd_id)
+        deployments.add(deployment_id)
     recorded = 0
     with transaction.atomic():
-        for key, ids in groups.items():
+        for (round_, attempt, payload), ids in groups.items():
             recorded += HostDeployment.objects.filter(
-                request_id__in=ids, status=states.CONVERGING, outcome__isnull=True
-            ).update(**payloads[key])
-    if recorded < len(results):
-        log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
-    deployment_ids = set(
-        HostDeployment.objects.filter(request_id__in=[r.request_id for r in results]).values_list(
-            "deployment_id", flat=True
-        )
-    )
-    for deployment_id in deployment_ids:
-        engine.wake(deployment_id)
+                pk__in=ids, round=round_, attempt=attempt, status=states.CONVERGING, outcome__isnull=True
+            ).update(**json.loads(payload))
+        if recorded < len(results):
+            log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
+        for deployment_id in sorted(deployments):
+            engine.wake(deployment_id)
     return recorded

@@ -20,6 +20,7 @@ Every outward action is idempotent or keyed by a request id, so a worker killed 
 point loses nothing: the sweeper calls advance() again and the deadlines fire.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,16 +58,14 @@ _NEXT = {
 class Work:
     """Outward actions decided under the lock, performed after commit."""
 
-    drain: list[HostDeployment] = field(default_factory=list)
-    verify: list[HostDeployment] = field(default_factory=list)
-    enable: list[HostDeployment] = field(default_factory=list)
+    later: list[HostDeployment] = field(default_factory=list)  # slow calls, made after commit
     converge: list[converge_base.ConvergeRequest] = field(default_factory=list)
     wake_at: datetime | None = None
     terminal: bool = False
 
     @property
     def has_sync(self) -> bool:
-        return bool(self.drain or self.verify or self.enable)
+        return bool(self.later)
 
     def wake_no_later_than(self, when: datetime | None) -> None:
         if when is not None and (self.wake_at is None or when < self.wake_at):
@@ -86,7 +85,7 @@ def advance(deployment_id: int) -> None:
             _perform(deployment, work)
             continue
         if work.terminal:
-            _after_terminal(deployment)
+            wake_followers(deployment)
         _schedule_wake(deployment, work.wake_at)
         # A wake-up that arrived while we held the lock found it taken; go round again.
         if not Deployment.objects.filter(pk=deployment_id, wake_pending=True).exists():
@@ -107,9 +106,10 @@ def wake(deployment_id: int) -> None:
 
 def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
     now = timezone.now()
+    log.debug("deployment #%s: round", deployment_id)
     with transaction.atomic():
         deployment = (
-            Deployment.objects.select_for_update(skip_locked=True)
+            Deployment.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("application", "environment", "artifact")
             .filter(pk=deployment_id)
             .first()
@@ -120,7 +120,7 @@ def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
         if deployment.status == states.QUEUED:
             from orbiter.deployments.services import deployment_start_if_ready
 
-            deployment_start_if_ready(deployment, now=now)
+            work.wake_no_later_than(deployment_start_if_ready(deployment, now=now))
         if deployment.status in (states.RUNNING, states.PAUSED):
             _reconcile_hosts(deployment, work, now)
         elif deployment.status == states.ROLLING_BACK:
@@ -137,21 +137,56 @@ def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
 
 
 def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
+    """Move the hosts as far as they go now. Quick outward calls (drivers whose calls are
+    bounded and fast: `quick = True`) are made right here, under the lock, and their
+    outcomes settled in the next pass; the others are left to `_perform` after commit."""
     strategy = Strategy(**deployment.strategy)
+    quick = _QuickDrivers(deployment)
     inflight = list(
-        HostDeployment.objects.filter(deployment=deployment, status__in=states.IN_FLIGHT).select_related(
-            "host", "target_artifact"
-        )
+        HostDeployment.objects.filter(deployment=deployment, status__in=states.IN_FLIGHT)
+        .select_related("host", "target_artifact")
+        .defer("log_tail", "puppet")
     )
-    _settle_outcomes(deployment, inflight, strategy, now)
+    for _ in range(MAX_PASSES):
+        _settle_outcomes(deployment, inflight, strategy, now)
+        if deployment.cancel_requested:
+            pending = list(HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING).select_related("host"))
+            transition_hosts(pending, "skip", actor=ACTOR, error="deployment cancelled before this host's turn")
+            draining = [hd for hd in inflight if hd.status == states.DRAINING]
+            transition_hosts(draining, "abort", actor=ACTOR, **_fresh_step(strategy, states.ENABLING, now))
+        inflight = [hd for hd in inflight if hd.status in states.IN_FLIGHT]
+        if not inflight:
+            launched = _between_batches(deployment, strategy, work, now)
+            if launched is None:
+                return
+            if not launched:  # a batch of unreachable hosts, all skipped or failed: look again
+                continue
+            inflight = launched
+        inline = _issue_actions(deployment, inflight, strategy, work, now, quick)
+        if not inline:
+            return
+        for hd, outcome in _calls(deployment, inline):
+            hd.outcome = outcome  # settled by the next pass, in this transaction
 
-    if deployment.cancel_requested:
-        pending = list(HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING).select_related("host"))
-        transition_hosts(pending, "skip", actor=ACTOR, error="deployment cancelled before this host's turn")
-        draining = [hd for hd in inflight if hd.status == states.DRAINING]
-        transition_hosts(draining, "abort", actor=ACTOR, **_fresh_step(strategy, states.ENABLING, now))
 
-    inflight = [hd for hd in inflight if hd.status in states.IN_FLIGHT]
+MAX_PASSES = 8
+
+
+class _QuickDrivers:
+    """Which of this deployment's drivers may be called under the lock."""
+
+    def __init__(self, deployment: Deployment):
+        self.health = health.registry.get(deployment.application.health_driver).quick
+        pools = {p.driver for p in deployment.application.pools.filter(environment=deployment.environment)}
+        self.lb = all(lb.registry.get(name).quick for name in pools)
+
+    def step(self, status: str) -> bool:
+        return self.health if status == states.VERIFYING else self.lb
+
+
+def _between_batches(deployment: Deployment, strategy: Strategy, work: Work, now: datetime) -> list | None:
+    """No host in flight: finish the deployment, take the pause, or launch the next batch
+    (its hosts, or None when there is nothing more to do now)."""
     counts = dict(
         HostDeployment.objects.filter(deployment=deployment)
         .values_list("status")
@@ -159,31 +194,21 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
         .values_list("status", "n")
     )
     total = sum(counts.values())
-    used = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0)
-    over_budget = used > strategy.budget(total)
-
-    if not inflight:
-        if deployment.cancel_requested:
-            transition_deployment(deployment, "cancel", actor=ACTOR, message=_summary(counts, "cancelled"))
-            work.terminal = True
-            return
-        if over_budget:
-            _stop_over_budget(deployment, strategy, counts, work)
-            return
-        if not counts.get(states.H_PENDING):
-            if deployment.status == states.RUNNING:
-                transition_deployment(deployment, "succeed", actor=ACTOR, message=_summary(counts, "succeeded"))
-                work.terminal = True
-            return
+    if deployment.cancel_requested:
+        transition_deployment(deployment, "cancel", actor=ACTOR, message=_summary(counts, "cancelled"))
+        work.terminal = True
+        return None
+    if counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0) > strategy.budget(total):
+        _stop_over_budget(deployment, strategy, counts, work)
+        return None
+    if not counts.get(states.H_PENDING):
         if deployment.status == states.RUNNING:
-            inflight = _next_batch(deployment, strategy, counts, work, now)
-    elif over_budget:
-        deployment.message = (
-            f"failure budget exceeded ({used} of {total} hosts failed, budget {strategy.budget(total)}); "
-            "finishing the hosts in flight, starting no more"
-        )
-
-    _issue_actions(deployment, inflight, strategy, work, now)
+            transition_deployment(deployment, "succeed", actor=ACTOR, message=_summary(counts, "succeeded"))
+            work.terminal = True
+        return None
+    if deployment.status != states.RUNNING:
+        return None
+    return _next_batch(deployment, strategy, counts, work, now)
 
 
 def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, now: datetime) -> None:
@@ -195,50 +220,64 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
         if outcome is None and hd.action_issued_at and hd.step_deadline and now >= hd.step_deadline:
             if hd.status == states.CONVERGING and not hd.resent:
                 continue  # re-sent under the same request id by _issue_actions
-            if hd.status == states.DRAINING and hd.step_started_at:
-                outcome = {"ok": True, "drained": False, "message": "drain deadline passed"}
-            else:
-                outcome = {"ok": False, "permanent": False, "message": f"{hd.status} timed out"}
+            outcome = {"ok": False, "permanent": False, "message": f"{hd.status} timed out"}
         if outcome is None:
             continue
         if outcome.get("ok"):
             if hd.status == states.DRAINING and outcome.get("connections", 0) and now < hd.step_deadline:
                 _poll_again(hd, now + timedelta(seconds=DRAIN_POLL_SECONDS))
                 continue
-            moves.setdefault(_NEXT[hd.status], []).append(hd)
+            event = _NEXT[hd.status]
+            if event == "finish" and not hd.pin_moved:
+                event = "release"  # back in service without the new version (cancelled while draining)
+            moves.setdefault(event, []).append(hd)
         elif outcome.get("permanent") or hd.attempt >= strategy.max_attempts:
             tries = f" after {hd.attempt} attempt(s)" if not outcome.get("permanent") else ""
             failures.append((hd, f"{hd.status}: {outcome.get('message', 'failed')}{tries}"))
         else:
             _retry_step(hd, strategy, now, outcome.get("message", "failed"))
 
-    _note_steps([hd for group in moves.values() for hd in group] + [hd for hd, _ in failures], now)
+    stats = _step_stats(now)
     converging = moves.pop("converge", [])
     if converging:
         _move_pins(deployment, converging, now)
-        transition_hosts(converging, "converge", actor=ACTOR, **_fresh_step(strategy, states.CONVERGING, now))
+        transition_hosts(converging, "converge", actor=ACTOR, per_host=stats,
+                         **_fresh_step(strategy, states.CONVERGING, now))
     for event, hosts in moves.items():
         new_step = states.target("host", hosts[0].status, event)
         changes = _fresh_step(strategy, new_step, now) if new_step in states.IN_FLIGHT else {}
-        transition_hosts(hosts, event, actor=ACTOR, **changes)
+        transition_hosts(hosts, event, actor=ACTOR, per_host=stats, **changes)
     for hd, error in failures:
-        transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error})
+        transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error}, per_host=stats)
+    if failures:
+        counts = dict(
+            HostDeployment.objects.filter(deployment=deployment).values_list("status").annotate(n=Count("id"))
+        )
+        used, total = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0), sum(counts.values())
+        if used > strategy.budget(total):
+            deployment.message = (
+                f"failure budget exceeded ({used} of {total} hosts failed, budget {strategy.budget(total)}); "
+                "finishing the hosts in flight, starting no more"
+            )
 
 
-def _note_steps(hosts: list[HostDeployment], now: datetime) -> None:
-    """Keep each finished step's attempts and duration (the UI shows them, the ETA uses them)."""
-    for hd in hosts:
+def _step_stats(now: datetime):
+    """Event data for a host leaving its step: how many attempts it took and how long."""
+
+    def stats(hd: HostDeployment) -> dict:
         seconds = (now - hd.step_started_at).total_seconds() if hd.step_started_at else None
-        hd.steps = {**hd.steps, hd.status: {"attempts": hd.attempt, "seconds": seconds}}
-    HostDeployment.objects.bulk_update(hosts, ["steps"])
+        return {"step": hd.status, "attempts": hd.attempt, "seconds": seconds}
+
+    return stats
 
 
 def _fresh_step(strategy: Strategy, step: str, now: datetime) -> dict:
+    """Fields of a host entering `step`. Its action is issued in this same round, so the
+    transition's UPDATE already stamps `action_issued_at` (see _issue_actions)."""
     return {
         "attempt": 1,
         "outcome": None,
-        "request_id": "",
-        "action_issued_at": None,
+        "action_issued_at": now,
         "not_before": None,
         "resent": False,
         "step_started_at": now,
@@ -296,14 +335,17 @@ def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetim
         Pin.objects.filter(application=deployment.application, host_id__in=ids).update(
             artifact_id=artifact_id, deployment=deployment, updated_at=now
         )
+    by_previous: dict[int | None, list[int]] = {}
     for hd in hosts:
-        if not hd.pin_moved:
+        if not hd.pin_moved:  # a retried host keeps the version it had before this deployment
             hd.previous_artifact_id = current.get(hd.host_id)
             hd.pin_moved = True
-    HostDeployment.objects.bulk_update(hosts, ["previous_artifact", "pin_moved"])
+            by_previous.setdefault(hd.previous_artifact_id, []).append(hd.pk)
+    for previous, ids in by_previous.items():
+        HostDeployment.objects.filter(pk__in=ids).update(previous_artifact_id=previous, pin_moved=True)
 
 
-def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: Work, now: datetime) -> list:
+def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: Work, now: datetime) -> list | None:
     """At a batch boundary: take the configured pause, or launch the next batch."""
     next_batch = (
         HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING)
@@ -328,12 +370,12 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: 
                     message=f"{what}; resume to start batch {next_batch + 1} of {len(deployment.plan)}",
                     pauses_taken_through=finished,
                 )
-                return []
+                return None
             resume_at = deployment.batch_finished_at + timedelta(seconds=strategy.pause_seconds)
             if now < resume_at:
                 deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)} starts at {resume_at:%H:%M:%S} UTC"
                 work.wake_no_later_than(resume_at)
-                return []
+                return None
 
     hosts = list(
         HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING, batch=next_batch).select_related(
@@ -347,6 +389,9 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: 
         used += 1
         event = "skip" if used <= budget else "fail"
         transition_hosts([hd], event, actor=ACTOR, error="host unreachable when its turn came")
+    if used > budget:
+        deployment.message = "failure budget exceeded by unreachable hosts; starting no more"
+        return []  # the next pass finds nothing in flight, over budget: the deployment fails
     launch = [hd for hd in hosts if hd.host.healthy]
     transition_hosts(launch, "drain", actor=ACTOR, started_at=now, **_fresh_step(strategy, states.DRAINING, now))
     deployment.current_batch = next_batch
@@ -358,7 +403,7 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: 
 def _stop_over_budget(deployment: Deployment, strategy: Strategy, counts: dict, work: Work) -> None:
     message = _summary(counts, "failed: failure budget exceeded")
     work.terminal = True
-    if strategy.auto_rollback and deployment.status == states.RUNNING:
+    if strategy.auto_rollback and deployment.status in (states.RUNNING, states.PAUSED):
         from orbiter.deployments.services import deployment_rollback
 
         try:
@@ -389,13 +434,17 @@ def _summary(counts: dict, verdict: str) -> str:
 # --- deciding and performing actions -------------------------------------------------------
 
 
-def _issue_actions(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, work: Work, now: datetime) -> None:
-    """Mark which hosts need their step's action now; remember when to look again."""
+def _issue_actions(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, work: Work,
+                   now: datetime, quick: "_QuickDrivers") -> list[HostDeployment]:
+    """Mark which hosts need their step's action now and remember when to look again.
+    Returns the hosts whose action is quick enough to make right away, under the lock."""
     issued: list[HostDeployment] = []
+    inline: list[HostDeployment] = []
     for hd in inflight:
         if hd.outcome is not None:
             continue
-        if hd.action_issued_at is not None:
+        entered_now = hd.action_issued_at == now  # stamped by this round's transition
+        if hd.action_issued_at is not None and not entered_now:
             overdue = hd.step_deadline and now >= hd.step_deadline
             if hd.status == states.CONVERGING and overdue and not hd.resent:
                 # The request or its reply may have been lost: send the same id once more.
@@ -408,15 +457,19 @@ def _issue_actions(deployment: Deployment, inflight: list[HostDeployment], strat
         if hd.not_before and now < hd.not_before:
             work.wake_no_later_than(hd.not_before)
             continue
-        hd.action_issued_at = now
+        if not entered_now:
+            hd.action_issued_at = now
+            issued.append(hd)
         if hd.status == states.CONVERGING:
-            hd.request_id = f"d{deployment.pk}-h{hd.pk}-r{hd.round}-a{hd.attempt}"
             work.converge.append(_converge_request(deployment, hd, strategy))
+        elif quick.step(hd.status):
+            inline.append(hd)
         else:
-            {states.DRAINING: work.drain, states.VERIFYING: work.verify, states.ENABLING: work.enable}[hd.status].append(hd)
+            work.later.append(hd)
         work.wake_no_later_than(hd.step_deadline)
-        issued.append(hd)
-    HostDeployment.objects.bulk_update(issued, ["action_issued_at", "request_id"])
+    if issued:
+        HostDeployment.objects.filter(pk__in=[hd.pk for hd in issued]).update(action_issued_at=now)
+    return inline
 
 
 def _converge_request(deployment: Deployment, hd: HostDeployment, strategy: Strategy) -> converge_base.ConvergeRequest:
@@ -438,63 +491,94 @@ def _send_converge(deployment: Deployment, requests: list[converge_base.Converge
 
 
 def _perform(deployment: Deployment, work: Work) -> None:
-    """Run the quick outward calls and record each outcome against the step it belongs to."""
-    members = _memberships(deployment, work.drain + work.enable)
-    for hd in work.drain:
-        _record(hd, lambda hd=hd: _drain(members.get(hd.host_id, [])))
-    if work.verify:
+    """After commit: make the slow outward calls and record each outcome against its step."""
+    _record(_calls(deployment, work.later))
+
+
+def _calls(deployment: Deployment, hosts: list[HostDeployment]) -> list[tuple[HostDeployment, dict]]:
+    """Make each host's step action (drain, health check or enable) and return the outcomes."""
+    outcomes: list[tuple[HostDeployment, dict]] = []
+    drain = [hd for hd in hosts if hd.status == states.DRAINING]
+    enable = [hd for hd in hosts if hd.status == states.ENABLING]
+    verify = [hd for hd in hosts if hd.status == states.VERIFYING]
+    if drain:
+        outcomes += _lb_calls(deployment, drain, drain=True)
+    if enable:
+        outcomes += _lb_calls(deployment, enable, drain=False)
+    if verify:
         checker = health.driver_for(deployment.application)
-        for hd in work.verify:
-            _record(hd, lambda hd=hd: {"ok": True, "message": checker.check(hd.host.certname, hd.target_artifact.label)})
-    for hd in work.enable:
-        _record(hd, lambda hd=hd: _enable(members.get(hd.host_id, [])))
+        for hd in verify:
+            outcomes.append((hd, _guard(hd, lambda hd=hd: {
+                "ok": True, "message": checker.check(hd.host.certname, hd.target_artifact.label)})))
+    return outcomes
 
 
-def _memberships(deployment: Deployment, hosts: list[HostDeployment]) -> dict[int, list]:
-    if not hosts:
-        return {}
-    members: dict[int, list] = {}
+def _lb_calls(deployment: Deployment, hosts: list[HostDeployment], *, drain: bool) -> list[tuple[HostDeployment, dict]]:
+    """Drain (disable, then count open connections) or restore each host in every pool of
+    the application it belongs to, one batch call per pool."""
+    pools: dict[int, tuple] = {}
+    host_members: dict[int, list[tuple[int, str]]] = {hd.host_id: [] for hd in hosts}
     for member in PoolMember.objects.filter(
-        host_id__in=[hd.host_id for hd in hosts], pool__application=deployment.application
+        host_id__in=list(host_members), pool__application=deployment.application
     ).select_related("pool"):
-        members.setdefault(member.host_id, []).append((lb.driver_for(member.pool), member.member))
-    return members
+        pools.setdefault(member.pool_id, (member.pool, []))[1].append(member.member)
+        host_members[member.host_id].append((member.pool_id, member.member))
+    results: dict[tuple[int, str], object] = {}
+    for pool_id, (pool, members) in pools.items():
+        driver = lb.driver_for(pool)
+        try:
+            answer = driver.drain_many(members) if drain else driver.restore_many(members)
+        except DriverError as error:
+            answer = {m: error for m in members}
+        except Exception as error:  # an unexpected library error: transient, and logged
+            log.exception("pool %s: load-balancer call failed", pool.name)
+            answer = {m: DriverError(f"{type(error).__name__}: {error}") for m in members}
+        results.update({(pool_id, m): state for m, state in answer.items()})
+    outcomes = []
+    for hd in hosts:
+        states_ = [(name, results[(pool_id, name)]) for pool_id, name in host_members[hd.host_id]]
+        errors = [(name, s) for name, s in states_ if isinstance(s, DriverError)]
+        if errors:
+            name, error = errors[0]
+            outcomes.append((hd, {"ok": False, "permanent": error.permanent, "message": f"{name}: {error.message}"}))
+        elif drain:
+            outcomes.append((hd, {"ok": True, "connections": sum(s.connections for _, s in states_)}))
+        else:
+            down = [name for name, s in states_ if s.admin != lb.UP]
+            if down:
+                outcomes.append((hd, {"ok": False, "permanent": False, "message": f"{', '.join(down)} not up after enable"}))
+            else:
+                outcomes.append((hd, {"ok": True}))
+    return outcomes
 
 
-def _drain(members: list) -> dict:
-    connections = 0
-    for driver, member in members:
-        driver.disable(member)
-        connections += driver.state(member).connections
-    return {"ok": True, "connections": connections}
-
-
-def _enable(members: list) -> dict:
-    for driver, member in members:
-        driver.enable(member)
-        state = driver.state(member)
-        if state.admin != lb.UP:
-            raise DriverError(f"{member} is {state.admin} after enable")
-    return {"ok": True}
-
-
-def _record(hd: HostDeployment, call) -> None:
+def _guard(hd: HostDeployment, call) -> dict:
     try:
-        outcome = call()
+        return call()
     except DriverError as error:
-        outcome = {"ok": False, "permanent": error.permanent, "message": error.message}
+        return {"ok": False, "permanent": error.permanent, "message": error.message}
     except Exception as error:  # a bug or an unexpected library error: retry, and say so
         log.exception("deployment #%s host %s: %s failed", hd.deployment_id, hd.host, hd.status)
-        outcome = {"ok": False, "permanent": False, "message": f"{type(error).__name__}: {error}"}
-    HostDeployment.objects.filter(
-        pk=hd.pk, status=hd.status, round=hd.round, attempt=hd.attempt, outcome__isnull=True
-    ).update(outcome=outcome)
+        return {"ok": False, "permanent": False, "message": f"{type(error).__name__}: {error}"}
+
+
+def _record(outcomes: list[tuple[HostDeployment, dict]]) -> None:
+    """Write outcomes with compare-and-set on (step, round, attempt): an outcome for a step
+    the host has left is dropped. Identical outcomes share one UPDATE."""
+    groups: dict[tuple, list[int]] = {}
+    for hd, outcome in outcomes:
+        key = (hd.status, hd.round, hd.attempt, json.dumps(outcome, sort_keys=True))
+        groups.setdefault(key, []).append(hd.pk)
+    for (status, round_, attempt, outcome), ids in groups.items():
+        HostDeployment.objects.filter(
+            pk__in=ids, status=status, round=round_, attempt=attempt, outcome__isnull=True
+        ).update(outcome=json.loads(outcome))
 
 
 # --- after the round -------------------------------------------------------------------------
 
 
-def _after_terminal(deployment: Deployment) -> None:
+def wake_followers(deployment: Deployment) -> None:
     """A deployment finished: let the next one queued for this application and environment,
     and a parent waiting for this rollback, move on."""
     follower = (

@@ -1,6 +1,8 @@
 """A deployment (artifact -> environment) and its hosts. Statuses change only through
 `transitions.py`; nothing else assigns them."""
 
+import re
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -59,23 +61,24 @@ class Deployment(models.Model):
 
 
 class HostDeployment(models.Model):
-    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="hosts")
+    # Indexed through the unique (deployment, host) and (deployment, status) indexes.
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="hosts", db_index=False)
     host = models.ForeignKey("catalog.Host", on_delete=models.PROTECT, related_name="host_deployments")
     batch = models.PositiveIntegerField()
     status = models.CharField(
         max_length=20, choices=[(s, s) for s in states.HOST_STATUSES], default=states.H_PENDING
     )
-    target_artifact = models.ForeignKey("catalog.Artifact", on_delete=models.PROTECT, related_name="+")
+    target_artifact = models.ForeignKey("catalog.Artifact", on_delete=models.PROTECT, related_name="+", db_index=False)
     previous_artifact = models.ForeignKey(
-        "catalog.Artifact", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "catalog.Artifact", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     pin_moved = models.BooleanField(default=False)
 
     # The current step: which round (bumped by "retry failed hosts"), which attempt of the
-    # step, and the outward action's request id, issue time, deadline and recorded outcome.
+    # step, and the outward action's issue time, deadline and recorded outcome. Attempts and
+    # durations of finished steps are in the data of the host's transition Events.
     round = models.PositiveIntegerField(default=1)
     attempt = models.PositiveIntegerField(default=1)
-    request_id = models.CharField(max_length=80, blank=True, db_index=True)
     step_started_at = models.DateTimeField(null=True, blank=True)
     step_deadline = models.DateTimeField(null=True, blank=True)
     not_before = models.DateTimeField(null=True, blank=True)
@@ -86,7 +89,6 @@ class HostDeployment(models.Model):
     puppet = models.JSONField(default=dict, blank=True)  # converge summary (changed, failed, duration...)
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
-    steps = models.JSONField(default=dict, blank=True)  # finished steps: {step: {"attempts": n, "seconds": s}}
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -99,3 +101,17 @@ class HostDeployment(models.Model):
 
     def __str__(self):
         return f"{self.host} in #{self.deployment_id}: {self.status}"
+
+    @property
+    def request_id(self) -> str:
+        """The id of the current step's outward request: (host deployment, round, attempt)."""
+        return f"d{self.deployment_id}-h{self.pk}-r{self.round}-a{self.attempt}"
+
+
+_REQUEST_ID = re.compile(r"^d(\d{1,18})-h(\d{1,18})-r(\d{1,6})-a(\d{1,6})$")
+
+
+def parse_request_id(request_id: str) -> tuple[int, int, int, int] | None:
+    """(deployment id, host deployment id, round, attempt), or None for a foreign id."""
+    match = _REQUEST_ID.match(request_id or "")
+    return tuple(int(g) for g in match.groups()) if match else None

@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from orbiter.audit.models import Event
@@ -99,35 +100,39 @@ def deployment_reject(*, deployment_id: int, actor: str, reason: str = "") -> De
         transition_deployment(
             deployment, "reject", actor=actor, message=f"rejected by {actor}: {reason}".rstrip(": ")
         )
+        engine.wake_followers(deployment)
     return deployment
 
 
-def deployment_start_if_ready(deployment: Deployment, *, now: datetime) -> None:
+WAIT_RECHECK_SECONDS = 5
+
+
+def deployment_start_if_ready(deployment: Deployment, *, now: datetime) -> datetime | None:
     """Start a queued deployment when its turn has come: freeze the plan, create its hosts.
 
     Called by the engine with the deployment row locked. Waits (with a message saying
     why) while another deployment of the application holds the environment, or the
-    environment is locked or frozen.
+    environment is locked or frozen; returns when to look again, if the engine should.
     """
+    same_target = Deployment.objects.filter(
+        application_id=deployment.application_id, environment_id=deployment.environment_id
+    ).exclude(pk__in=[deployment.pk, deployment.rollback_of_id or 0])
     ahead = (
-        Deployment.objects.filter(
-            application_id=deployment.application_id,
-            environment_id=deployment.environment_id,
-            status__in=states.ACTIVE - {states.PENDING, states.AWAITING_APPROVAL},
-            pk__lt=deployment.pk,
+        same_target.filter(
+            Q(status__in=[states.RUNNING, states.PAUSED, states.ROLLING_BACK])
+            | Q(status=states.QUEUED, pk__lt=deployment.pk)
         )
-        .exclude(pk=deployment.rollback_of_id)
         .order_by("id")
         .first()
     )
     if ahead is not None:
         deployment.message = f"queued behind #{ahead.pk} ({ahead.status}, requested by {ahead.requested_by_name})"
-        return
+        return None  # woken when #ahead finishes
     try:
         preflight.refuse_if_closed(deployment.environment, is_rollback=deployment.is_rollback)
     except PreflightRefused as refusal:
         deployment.message = f"waiting: {refusal.message}"
-        return
+        return now + timezone.timedelta(seconds=WAIT_RECHECK_SECONDS)
 
     strategy = Strategy(**deployment.strategy)
     targets = _targets(deployment)
@@ -146,6 +151,7 @@ def deployment_start_if_ready(deployment: Deployment, *, now: datetime) -> None:
         message=f"{len(targets)} host(s) in {len(plan)} batch(es)",
         data={"plan": plan},
     )
+    return None
 
 
 def _targets(deployment: Deployment) -> list[tuple[int, int]]:
@@ -188,6 +194,7 @@ def deployment_cancel(*, deployment_id: int, actor: str) -> Deployment:
         deployment = _locked(deployment_id)
         if deployment.status in (states.AWAITING_APPROVAL, states.QUEUED):
             transition_deployment(deployment, "cancel", actor=actor, message=f"cancelled by {actor}")
+            engine.wake_followers(deployment)
             return deployment
         if deployment.status not in (states.RUNNING, states.PAUSED):
             states.target("deployment", deployment.status, "cancel")  # raises the clear error
@@ -222,7 +229,7 @@ def deployment_retry(*, deployment_id: int, actor: str) -> Deployment:
             raise OrbiterError(f"deployment #{deployment.pk} has no failed or skipped hosts to retry")
         for round_, group in _by_round(hosts).items():
             transition_hosts(
-                group, "retry", actor=actor, round=round_ + 1, attempt=1, outcome=None, request_id="",
+                group, "retry", actor=actor, round=round_ + 1, attempt=1, outcome=None,
                 action_issued_at=None, not_before=None, resent=False, error="", finished_at=None,
             )
         if deployment.status == states.FAILED:
@@ -281,7 +288,7 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
 
 def _locked(deployment_id: int) -> Deployment:
     deployment = (
-        Deployment.objects.select_for_update()
+        Deployment.objects.select_for_update(of=("self",))
         .select_related("application", "environment", "artifact")
         .filter(pk=deployment_id)
         .first()

@@ -95,8 +95,10 @@ class HostMachine(StateMachine):
         | enabling.to(failed)
     )
     skip = pending.to(skipped)
-    # Cancelled while draining: nothing changed on the host yet, put it back in service.
+    # Cancelled while draining: nothing changed on the host yet, put it back in service,
+    # then it ends skipped (it never got the version), not done.
     abort = draining.to(enabling)
+    release = enabling.to(skipped)
     retry = failed.to(pending) | skipped.to(pending)
 
 

@@ -72,7 +72,10 @@ class Strategy:
             elif kind in ("bool", bool):
                 values[name] = _bool(name, value)
             elif kind in ("int", int):
-                values[name] = int(_number(name, value, low=1, high=20))
+                number = _number(name, value, low=1, high=20)
+                if number != int(number):
+                    raise ValidationError(f"{name}: {value!r} is not allowed; give a whole number from 1 to 20", field=name)
+                values[name] = int(number)
             else:
                 values[name] = _number(name, value, low=0, high=86400)
         return cls(**values)

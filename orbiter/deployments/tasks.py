@@ -17,3 +17,4 @@ def sweep_task() -> int:
     for deployment_id in due:
         advance_task.delay(deployment_id)
     return len(due)
+

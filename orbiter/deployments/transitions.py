@@ -34,7 +34,9 @@ def transition_deployment(
     stamp = _STAMPS.get(new)
     if stamp and (stamp == "finished_at" or getattr(deployment, stamp) is None):
         changes[stamp] = now
-    with transaction.atomic():
+    if new not in states.COMPLETED and deployment.finished_at is not None:
+        changes["finished_at"] = None  # running again (retry, rollback)
+    with transaction.atomic(savepoint=False):
         updated = Deployment.objects.filter(pk=deployment.pk, status=deployment.status).update(
             status=new, **changes
         )
@@ -58,12 +60,13 @@ def transition_deployment(
 
 
 def transition_hosts(
-    hosts: list[HostDeployment], event: str, *, actor: str, data: dict | None = None, **changes
+    hosts: list[HostDeployment], event: str, *, actor: str, data: dict | None = None, per_host=None, **changes
 ) -> list[HostDeployment]:
     """Move several hosts of one deployment by the same event, one UPDATE per source status.
 
     The caller holds the deployment's row lock, so a lost compare-and-set here means a bug
     or a second engine without the lock: it raises Conflict and the transaction rolls back.
+    `per_host(hd)` adds host-specific data to that host's Event (called before the move).
     """
     if not hosts:
         return hosts
@@ -73,7 +76,7 @@ def transition_hosts(
         by_status.setdefault(hd.status, []).append(hd)
     new_status = {old: states.target("host", old, event) for old in by_status}
     events = []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         for old, group in by_status.items():
             new = new_status[old]
             stamp = {"finished_at": now} if new in states.HOST_TERMINAL else {}
@@ -93,7 +96,11 @@ def transition_hosts(
                         before=old,
                         after=new,
                         deployment_id=hd.deployment_id,
-                        data={"host": hd.host.certname if _host_cached(hd) else hd.host_id, **(data or {})},
+                        data={
+                            "host": hd.host.certname if _host_cached(hd) else hd.host_id,
+                            **(data or {}),
+                            **(per_host(hd) if per_host else {}),
+                        },
                     )
                 )
                 hd.status = new

@@ -9,6 +9,7 @@ from orbiter.common.registry import Registry
 
 class HealthCheck:
     name = ""
+    quick = False  # see LoadBalancer.quick
 
     def __init__(self, options: dict):
         self.options = options

@@ -7,6 +7,7 @@ from orbiter.health.base import HealthCheck
 
 class NoHealthCheck(HealthCheck):
     name = "none"
+    quick = True
 
     def check(self, certname: str, version: str) -> str:
         return "no health check configured"
@@ -16,6 +17,7 @@ class SimulatedHealthCheck(HealthCheck):
     """Healthy unless the host is listed in `unhealthy_hosts`."""
 
     name = "simulated"
+    quick = True
 
     def check(self, certname: str, version: str) -> str:
         if certname in self.options.get("unhealthy_hosts", []):

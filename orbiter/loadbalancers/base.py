@@ -1,7 +1,14 @@
-"""The load-balancer driver interface. A driver fills in disable, enable and state."""
+"""The load-balancer driver interface.
+
+A driver fills in `disable`, `enable` and `state` for one member. The engine calls the
+batch forms, `drain_many` and `restore_many`, whose default loops over members; a driver
+that can do a whole batch in one round trip overrides them (the simulated one does).
+Errors are DriverError, `permanent` or not, reported per member.
+"""
 
 from dataclasses import dataclass
 
+from orbiter.common.errors import DriverError
 from orbiter.common.registry import Registry
 
 UP, DRAIN, DOWN = "up", "drain", "down"
@@ -16,6 +23,9 @@ class MemberState:
 
 class LoadBalancer:
     name = ""
+    # Calls are bounded and fast (no network, or a local socket): the engine may make
+    # them while it holds the deployment's lock instead of in a separate step.
+    quick = False
 
     def __init__(self, pool_name: str, options: dict):
         self.pool_name = pool_name
@@ -31,6 +41,21 @@ class LoadBalancer:
 
     def state(self, member: str) -> MemberState:
         raise NotImplementedError
+
+    def drain_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
+        """Disable each member and return its state afterwards (or the error)."""
+        return {m: self._guard(lambda m=m: (self.disable(m), self.state(m))[1]) for m in members}
+
+    def restore_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
+        """Enable each member and return its state afterwards (or the error)."""
+        return {m: self._guard(lambda m=m: (self.enable(m), self.state(m))[1]) for m in members}
+
+    @staticmethod
+    def _guard(call) -> MemberState | DriverError:
+        try:
+            return call()
+        except DriverError as error:
+            return error
 
 
 registry = Registry(

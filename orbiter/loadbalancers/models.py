@@ -37,3 +37,6 @@ class SimulatedMemberState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pool", "member"], name="simulated_member_unique")]
+
+    def __str__(self):
+        return f"{self.pool}/{self.member}: {self.admin}"

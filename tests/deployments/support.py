@@ -27,7 +27,9 @@ def status(deployment: Deployment) -> str:
 
 
 def request(version: str, *, actor: str = "alice", **options) -> Deployment:
-    return services.deployment_create(application=APP, environment=ENV, version=version, actor=actor, **options)
+    return services.deployment_create(
+        application=APP, environment=ENV, version=version, actor=actor, **options
+    )
 
 
 def run_until_status(tasks, deployment: Deployment, wanted, *, timeout: float = 10.0) -> Deployment:
@@ -40,9 +42,9 @@ def run_to_end(tasks, deployment: Deployment, *, timeout: float = 10.0) -> Deplo
     return run_until_status(tasks, deployment, states.COMPLETED, timeout=timeout)
 
 
-def deploy(tasks, version: str, **options) -> Deployment:
+def deploy(tasks, version: str, *, timeout: float = 10.0, **options) -> Deployment:
     """Request a deployment and run it to its end."""
-    return run_to_end(tasks, request(version, **options))
+    return run_to_end(tasks, request(version, **options), timeout=timeout)
 
 
 def run_for(tasks, seconds: float) -> None:
@@ -68,7 +70,9 @@ def host_events(deployment: Deployment) -> dict[str, list[Event]]:
         HostDeployment.objects.filter(deployment=deployment).values_list("pk", "host__certname")
     )
     timeline: dict[str, list[Event]] = {name: [] for name in names.values()}
-    for event in Event.objects.filter(object_type="hostdeployment", object_id__in=[str(pk) for pk in names]):
+    for event in Event.objects.filter(
+        object_type="hostdeployment", object_id__in=[str(pk) for pk in names]
+    ):
         timeline[names[int(event.object_id)]].append(event)
     return timeline
 
@@ -87,7 +91,10 @@ def deployment_events(deployment: Deployment, verb: str | None = None) -> list[E
 
 
 def pins() -> dict[str, str]:
-    return {pin.host.certname: pin.artifact.label for pin in Pin.objects.select_related("host", "artifact")}
+    return {
+        pin.host.certname: pin.artifact.label
+        for pin in Pin.objects.select_related("host", "artifact")
+    }
 
 
 def lb_admin(certname: str) -> str:

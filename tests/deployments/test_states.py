@@ -39,8 +39,17 @@ EXPECTED_DEPLOYMENT = {
     ("rolling_back", "fail"): "failed",
 }
 DEPLOYMENT_STATUSES = [
-    "pending", "awaiting_approval", "queued", "running", "paused", "succeeded", "failed",
-    "cancelled", "rejected", "rolling_back", "rolled_back",
+    "pending",
+    "awaiting_approval",
+    "queued",
+    "running",
+    "paused",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "rejected",
+    "rolling_back",
+    "rolled_back",
 ]
 DEPLOYMENT_EVENTS = sorted({event for _, event in EXPECTED_DEPLOYMENT})
 
@@ -51,6 +60,7 @@ EXPECTED_HOST = {
     ("draining", "converge"): "converging",
     ("draining", "fail"): "failed",
     ("draining", "abort"): "enabling",
+    ("enabling", "release"): "skipped",
     ("converging", "verify"): "verifying",
     ("converging", "fail"): "failed",
     ("verifying", "enable"): "enabling",
@@ -60,11 +70,25 @@ EXPECTED_HOST = {
     ("failed", "retry"): "pending",
     ("skipped", "retry"): "pending",
 }
-HOST_STATUSES = ["pending", "draining", "converging", "verifying", "enabling", "done", "failed", "skipped"]
+HOST_STATUSES = [
+    "pending",
+    "draining",
+    "converging",
+    "verifying",
+    "enabling",
+    "done",
+    "failed",
+    "skipped",
+]
 HOST_EVENTS = sorted({event for _, event in EXPECTED_HOST})
 
 MACHINES = {
-    "deployment": (EXPECTED_DEPLOYMENT, states.DEPLOYMENT_TRANSITIONS, DEPLOYMENT_STATUSES, DEPLOYMENT_EVENTS),
+    "deployment": (
+        EXPECTED_DEPLOYMENT,
+        states.DEPLOYMENT_TRANSITIONS,
+        DEPLOYMENT_STATUSES,
+        DEPLOYMENT_EVENTS,
+    ),
     "host": (EXPECTED_HOST, states.HOST_TRANSITIONS, HOST_STATUSES, HOST_EVENTS),
 }
 
@@ -79,7 +103,9 @@ def _illegal_pairs(kind: str):
     return [(kind, s, e) for s in statuses for e in events if (s, e) not in expected]
 
 
-@pytest.mark.parametrize(("kind", "status", "event"), _every_pair("deployment") + _every_pair("host"))
+@pytest.mark.parametrize(
+    ("kind", "status", "event"), _every_pair("deployment") + _every_pair("host")
+)
 def test_it_declares_each_legal_transition_as_designed(kind, status, event):
     expected, declared, _, _ = MACHINES[kind]
     assert declared.get((status, event)) == expected.get((status, event))
@@ -92,14 +118,25 @@ def test_it_knows_exactly_the_designed_statuses():
 
 
 def test_the_status_groups_match_the_lifecycle():
-    assert states.ACTIVE == {"pending", "awaiting_approval", "queued", "running", "paused", "rolling_back"}
+    assert states.ACTIVE == {
+        "pending",
+        "awaiting_approval",
+        "queued",
+        "running",
+        "paused",
+        "rolling_back",
+    }
     assert states.COMPLETED == {"succeeded", "failed", "cancelled", "rejected", "rolled_back"}
     assert states.IN_FLIGHT == {"draining", "converging", "verifying", "enabling"}
     assert states.HOST_TERMINAL == {"done", "failed", "skipped"}
 
 
-@pytest.mark.parametrize(("kind", "status", "event"), _illegal_pairs("deployment") + _illegal_pairs("host"))
-def test_it_refuses_an_illegal_transition_naming_status_event_and_what_is_allowed(kind, status, event):
+@pytest.mark.parametrize(
+    ("kind", "status", "event"), _illegal_pairs("deployment") + _illegal_pairs("host")
+)
+def test_it_refuses_an_illegal_transition_naming_status_event_and_what_is_allowed(
+    kind, status, event
+):
     expected = MACHINES[kind][0]
     allowed = sorted(e for (s, e) in expected if s == status)
 
@@ -133,8 +170,17 @@ def test_a_transition_writes_exactly_one_event_with_before_and_after():
     assert stored.status == "queued"
     assert stored.message == "approved by bob"
     [event] = Event.objects.filter(pk__gt=last)
-    assert (event.verb, event.actor, event.before, event.after) == ("deployment.approve", "bob", "awaiting_approval", "queued")
-    assert (event.object_type, event.object_id, event.deployment_id) == ("deployment", str(deployment.pk), deployment.pk)
+    assert (event.verb, event.actor, event.before, event.after) == (
+        "deployment.approve",
+        "bob",
+        "awaiting_approval",
+        "queued",
+    )
+    assert (event.object_type, event.object_id, event.deployment_id) == (
+        "deployment",
+        str(deployment.pk),
+        deployment.pk,
+    )
 
 
 @pytest.mark.django_db
@@ -155,8 +201,11 @@ def test_a_failed_audit_write_leaves_the_status_unchanged():
     deployment = _awaiting_approval()
     last = Event.objects.latest("id").pk
 
-    with pytest.raises(TypeError):  # the Event's data cannot be stored
-        transition_deployment(Deployment.objects.get(pk=deployment.pk), "approve", actor="bob", data={"x": object()})
+    # Callers wrap a transition in their own transaction, as the services do.
+    with pytest.raises(TypeError), transaction.atomic():  # the Event's data cannot be stored
+        transition_deployment(
+            Deployment.objects.get(pk=deployment.pk), "approve", actor="bob", data={"x": object()}
+        )
 
     assert Deployment.objects.get(pk=deployment.pk).status == "awaiting_approval"
     assert not Event.objects.filter(pk__gt=last).exists()
@@ -170,7 +219,7 @@ def test_a_stale_transition_raises_conflict_and_writes_no_event():
     transition_deployment(theirs, "approve", actor="bob")
     last = Event.objects.latest("id").pk
 
-    with pytest.raises(Conflict) as conflict:
+    with pytest.raises(Conflict) as conflict, transaction.atomic():
         transition_deployment(mine, "reject", actor="carol")
 
     assert f"#{deployment.pk}" in conflict.value.message
@@ -183,7 +232,7 @@ def test_an_illegal_transition_changes_nothing():
     deployment = _awaiting_approval()
     last = Event.objects.latest("id").pk
 
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition), transaction.atomic():
         transition_deployment(deployment, "start", actor="bob")
 
     assert Deployment.objects.get(pk=deployment.pk).status == "awaiting_approval"

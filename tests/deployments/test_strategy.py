@@ -14,7 +14,9 @@ def test_it_uses_safe_defaults_when_nothing_is_given():
 
 
 def test_what_the_user_gives_overrides_the_application_defaults():
-    strategy = Strategy.parse({"batch_size": "25%"}, defaults={"batch_size": "2", "max_attempts": 5})
+    strategy = Strategy.parse(
+        {"batch_size": "25%"}, defaults={"batch_size": "2", "max_attempts": 5}
+    )
 
     assert strategy.batch_size == "25%"
     assert strategy.max_attempts == 5
@@ -28,11 +30,17 @@ def test_what_the_user_gives_overrides_the_application_defaults():
         ({"batch_size": "100%"}, {"batch_size": "100%"}),
         ({"failure_budget": "0"}, {"failure_budget": "0"}),
         ({"failure_budget": "10%"}, {"failure_budget": "10%"}),
-        ({"canary": "yes", "canary_pause": "off", "auto_rollback": 1}, {"canary": True, "canary_pause": False, "auto_rollback": True}),
+        (
+            {"canary": "yes", "canary_pause": "off", "auto_rollback": 1},
+            {"canary": True, "canary_pause": False, "auto_rollback": True},
+        ),
         ({"pause_between_batches": "until-resumed"}, {"pause_between_batches": "until-resumed"}),
         ({"pause_between_batches": 30}, {"pause_between_batches": "30"}),
         ({"max_attempts": "20"}, {"max_attempts": 20}),
-        ({"retry_backoff_s": "0", "converge_timeout_s": 0.5}, {"retry_backoff_s": 0.0, "converge_timeout_s": 0.5}),
+        (
+            {"retry_backoff_s": "0", "converge_timeout_s": 0.5},
+            {"retry_backoff_s": 0.0, "converge_timeout_s": 0.5},
+        ),
     ],
 )
 def test_it_accepts_and_normalises_valid_settings(data, expected):

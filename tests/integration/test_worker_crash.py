@@ -62,12 +62,16 @@ def test_a_rollout_survives_its_worker_being_killed(live_env, tmp_path):
     assert [hd.status for hd in hosts] == [states.DONE] * 12
 
     # Every converge attempt the engine made ran exactly once, and no attempt is missing.
+    converged = {
+        e.object_id: e.data["attempts"]
+        for e in Event.objects.filter(deployment_id=deployment.pk, verb="host.verify")
+    }
     for hd in hosts:
         ran = sorted(SimulatedConvergeRun.objects.filter(certname=hd.host.certname).values_list("request_id", flat=True))
-        expected = sorted(f"d{deployment.pk}-h{hd.pk}-r1-a{n}" for n in range(1, hd.steps["converging"]["attempts"] + 1))
+        expected = sorted(f"d{deployment.pk}-h{hd.pk}-r1-a{n}" for n in range(1, converged[str(hd.pk)] + 1))
         assert ran == expected, hd.host.certname
         assert SimulatedConvergeRun.objects.filter(certname=hd.host.certname, ok=True).count() == 1
-    assert any(hd.steps["converging"]["attempts"] > 1 for hd in hosts), "the scenario should include transient failures"
+    assert any(n > 1 for n in converged.values()), "the scenario should include transient failures"
 
     # The audit trail: each host walked the whole path in order, the deployment too.
     events = list(Event.objects.filter(deployment_id=deployment.pk).order_by("id"))

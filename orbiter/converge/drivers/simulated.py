@@ -54,7 +54,7 @@ def perform(requests: list[dict], options: dict) -> list[ConvergeResult]:
                 permanent=run.permanent,
                 message=run.message,
                 summary=summary,
-                log_tail=f"simulated: {run.certname} -> {run.application} {run.version}: {run.message}",
+                log_tail=f"simulated Puppet run: {run.application} {run.version}: {run.message}",
             )
         )
     return results
