@@ -77,7 +77,7 @@ def fleet_create_demo(*, hosts_per_environment: int, converge_seconds: float = 0
         app = application_create(
             name=application, package=application, actor=actor,
             description="Demo application on a simulated fleet",
-            rollout_defaults={"batch_size": "50%", "retry_backoff_s": 0.2, "drain_timeout_s": 5},
+            rollout_defaults={"batch_size": "50%", "retry_backoff_s": 0.2, "drain_timeout_s": 5, "max_attempts": 5},
             converge_driver="simulated",
             converge_options={"duration_s": converge_seconds, "transient_rate": transient_rate, "seed": 7},
             health_driver="simulated",

@@ -35,7 +35,7 @@ from orbiter.converge import base as converge_base
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
 from orbiter.deployments.strategy import Strategy
-from orbiter.deployments.transitions import transition_deployment, transition_hosts
+from orbiter.deployments.transitions import events_batched, transition_deployment, transition_hosts
 from orbiter.health import base as health
 from orbiter.loadbalancers import base as lb
 from orbiter.loadbalancers.models import PoolMember
@@ -107,7 +107,7 @@ def wake(deployment_id: int) -> None:
 def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
     now = timezone.now()
     log.debug("deployment #%s: round", deployment_id)
-    with transaction.atomic():
+    with transaction.atomic(), events_batched():
         deployment = (
             Deployment.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("application", "environment", "artifact")
@@ -128,6 +128,7 @@ def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
         Deployment.objects.filter(pk=deployment.pk).update(
             wake_pending=False,
             advanced_at=now,
+            wake_at=work.wake_at,
             current_batch=deployment.current_batch,
             batch_finished_at=deployment.batch_finished_at,
             pauses_taken_through=deployment.pauses_taken_through,
@@ -601,9 +602,7 @@ def _schedule_wake(deployment: Deployment, when: datetime | None) -> None:
     from orbiter.deployments.tasks import advance_task
 
     if when is None:
-        Deployment.objects.filter(pk=deployment.pk).update(wake_at=None)
         return
-    Deployment.objects.filter(pk=deployment.pk).update(wake_at=when)
     delay = (when - timezone.now()).total_seconds()
     if delay < 60:  # beyond that the sweeper is precise enough
         advance_task.apply_async(args=[deployment.pk], countdown=max(0.0, delay) + 0.01)

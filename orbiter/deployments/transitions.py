@@ -5,6 +5,9 @@ run side effects with `transaction.on_commit`, so nothing outward happens for a 
 that did not commit.
 """
 
+import contextlib
+from contextvars import ContextVar
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,6 +15,31 @@ from orbiter.audit.models import Event
 from orbiter.common.errors import Conflict
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
+
+# While the engine runs a round, Events are collected here and inserted in one statement
+# at the end of the round, inside its transaction, in the order the transitions happened.
+_pending_events: ContextVar[list | None] = ContextVar("pending_events", default=None)
+
+
+@contextlib.contextmanager
+def events_batched():
+    """Collect the Events of the transitions made inside; insert them all on exit. Use it
+    inside the transaction that makes the transitions."""
+    token = _pending_events.set([])
+    try:
+        yield
+        Event.objects.bulk_create(_pending_events.get())
+    finally:
+        _pending_events.reset(token)
+
+
+def _emit(events: list[Event]) -> None:
+    pending = _pending_events.get()
+    if pending is None:
+        Event.objects.bulk_create(events)
+    else:
+        pending.extend(events)
+
 
 # Timestamps the transitions stamp, Shipit-style.
 _STAMPS = {
@@ -42,17 +70,19 @@ def transition_deployment(
         )
         if updated != 1:
             raise Conflict(f"deployment #{deployment.pk} changed meanwhile; reload and try again")
-        Event.objects.create(
-            created_at=now,
-            actor=actor,
-            verb=f"deployment.{event}",
-            object_type="deployment",
-            object_id=str(deployment.pk),
-            before=deployment.status,
-            after=new,
-            deployment_id=deployment.pk,
-            data=data or {},
-        )
+        _emit([
+            Event(
+                created_at=now,
+                actor=actor,
+                verb=f"deployment.{event}",
+                object_type="deployment",
+                object_id=str(deployment.pk),
+                before=deployment.status,
+                after=new,
+                deployment_id=deployment.pk,
+                data=data or {},
+            )
+        ])
     deployment.status = new
     for name, value in changes.items():
         setattr(deployment, name, value)
@@ -106,7 +136,7 @@ def transition_hosts(
                 hd.status = new
                 for name, value in {**changes, **stamp}.items():
                     setattr(hd, name, value)
-        Event.objects.bulk_create(events)
+        _emit(events)
     return hosts
 
 

@@ -42,7 +42,11 @@ def test_a_rollout_survives_its_worker_being_killed(live_env, tmp_path):
             converging = HostDeployment.objects.filter(deployment=deployment, status=states.CONVERGING).count()
             return done >= 3 and converging > 0
 
-        wait_for(mid_rollout, 60, "the rollout to be mid-way with hosts converging")
+        try:
+            wait_for(mid_rollout, 60, "the rollout to be mid-way with hosts converging")
+        except AssertionError:
+            states_now = list(HostDeployment.objects.filter(deployment=deployment).values_list("status", flat=True))
+            raise AssertionError(f"{Deployment.objects.get(pk=deployment.pk).message} {states_now}\n{first.tail()}") from None
         first.kill()
         killed_at = HostDeployment.objects.filter(deployment=deployment, status=states.DONE).count()
         assert killed_at < 12, "the worker must die before the rollout ends"

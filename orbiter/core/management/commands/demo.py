@@ -23,8 +23,6 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0)
         app = fleet_create_demo(hosts_per_environment=hosts, converge_seconds=converge,
                                 transient_rate=transient_rate)
-        app.rollout_defaults = {**app.rollout_defaults, "max_attempts": 5}
-        app.save(update_fields=["rollout_defaults"])
         console.print(f"demo fleet: {app.name} on {hosts} simulated host(s) in each of cert, test, production")
         worker = InProcessWorker().start()
         try:

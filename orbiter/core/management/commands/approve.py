@@ -1,0 +1,6 @@
+from orbiter.core.management.ops import ActionCommand
+
+
+class Command(ActionCommand):
+    help = "Approve a deployment awaiting approval (not your own)."
+    action = "approve"

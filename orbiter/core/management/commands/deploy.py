@@ -1,0 +1,67 @@
+from orbiter.core.management.ops import (
+    OK,
+    BrokerUnreachable,
+    OpsCommand,
+    add_actor_argument,
+    add_strategy_arguments,
+    follow,
+    positive_seconds,
+    strategy_from_options,
+)
+from orbiter.deployments import states
+from orbiter.deployments.models import Deployment
+
+
+class Command(OpsCommand):
+    help = (
+        "Deploy VERSION of APP to an environment: checks the request and queues the deployment "
+        "(or leaves it awaiting approval). With --wait, follows it to its end."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("application", metavar="APP", help="the application, e.g. shop-api")
+        parser.add_argument("version", metavar="VERSION", help="version-release to deploy, e.g. 1.4.0-2")
+        parser.add_argument("--env", required=True, metavar="ENV", help="the environment, e.g. production")
+        add_strategy_arguments(parser)
+        parser.add_argument("--queue", action="store_true",
+                            help="queue behind a deployment already in progress instead of being refused")
+        parser.add_argument("--comment", default="", metavar="TEXT", help="why (shown in history and audit)")
+        add_actor_argument(parser)
+        parser.add_argument("--wait", action="store_true",
+                            help="follow the deployment until it ends; exit 0 only if it succeeded")
+        parser.add_argument("--timeout", type=positive_seconds, metavar="SECONDS",
+                            help="with --wait: give up waiting after this long (exit 3)")
+
+    def run(self, *, application, version, env, queue, comment, wait, timeout, **options):
+        from orbiter.deployments.services import deployment_create
+
+        if timeout is not None and not wait:
+            self.fail("--timeout: only meaningful with --wait")
+        actor = self.actor()
+        newest = Deployment.objects.order_by("-id").values_list("pk", flat=True).first() or 0
+        try:
+            deployment = deployment_create(
+                application=application, environment=env, version=version, actor=actor,
+                strategy=strategy_from_options(options), queue=queue, comment=comment,
+            )
+        except BrokerUnreachable as error:
+            # Raised after commit, when the workers are told: the deployment exists.
+            deployment = (
+                Deployment.objects.filter(pk__gt=newest, application__name=application, environment__name=env,
+                                          requested_by_name=actor)
+                .order_by("-id")
+                .first()
+            )
+            if deployment is None:
+                raise
+            self.warn_unnotified(error)
+        what = f"{deployment.application.name} {deployment.artifact.label} to {deployment.environment.name}"
+        if deployment.status == states.AWAITING_APPROVAL:
+            self.say(f"deployment #{deployment.pk} awaiting approval: {what}; someone other than {actor} "
+                     f"approves it with: orbiter approve {deployment.pk}")
+        else:
+            behind = f" (queued behind #{deployment.queued_behind_id})" if deployment.queued_behind_id else ""
+            self.say(f"deployment #{deployment.pk} {deployment.status}: {what}{behind}")
+        if wait:
+            return follow(self, deployment.pk, timeout=timeout)
+        return OK

@@ -1,0 +1,31 @@
+from orbiter.core.management.ops import OK, ActionCommand, BrokerUnreachable, load, status_sentence
+from orbiter.deployments.models import Deployment
+
+
+class Command(ActionCommand):
+    help = (
+        "Roll a deployment back: a new deployment moves every pin it moved back to the previous "
+        "version and converges those hosts. Prints the rollback deployment's id."
+    )
+    action = "rollback"
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--reason", default="", metavar="TEXT", help="why (shown in history and audit)")
+
+    def run(self, *, id, reason, **options):
+        from orbiter.deployments.services import deployment_rollback
+
+        try:
+            child = deployment_rollback(deployment_id=id, actor=self.actor(), reason=reason)
+        except BrokerUnreachable as error:
+            # Raised after commit, when the workers are told: the rollback deployment exists.
+            child = Deployment.objects.filter(rollback_of_id=id).order_by("-id").first()
+            if child is None:
+                raise
+            self.warn_unnotified(error)
+        child = load(child.pk)
+        self.say(f"deployment #{child.pk} {child.status}: rolls back #{id}, returning its hosts to their "
+                 f"previous version ({child.application.name} {child.artifact.label} in {child.environment.name})")
+        self.say(status_sentence(load(id)))
+        return OK
