@@ -45,9 +45,13 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         return
 
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["orbiter", *argv])
+    try:
+        execute_from_command_line(["orbiter", *argv])
+    except ImproperlyConfigured as error:
+        sys.exit(f"error: {error} (see README: 'Run it for real'; ORBITER_MODE=standalone for a local trial)")
 
 
 if __name__ == "__main__":

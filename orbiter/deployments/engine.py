@@ -98,7 +98,16 @@ def wake(deployment_id: int) -> None:
     from orbiter.deployments.tasks import advance_task
 
     if Deployment.objects.filter(pk=deployment_id, wake_pending=False).update(wake_pending=True):
-        transaction.on_commit(lambda: advance_task.delay(deployment_id))
+        transaction.on_commit(lambda: _publish(advance_task, deployment_id))
+
+
+def _publish(task, deployment_id: int, countdown: float = 0.0) -> None:
+    """Queue a task; if the broker is down the change stands and the sweeper picks it up."""
+    try:
+        task.apply_async(args=[deployment_id], countdown=countdown)
+    except Exception:
+        log.warning("deployment #%s: could not queue %s; the sweeper will advance it", deployment_id, task.name,
+                    exc_info=True)
 
 
 # --- one round under the lock --------------------------------------------------------------
@@ -605,4 +614,4 @@ def _schedule_wake(deployment: Deployment, when: datetime | None) -> None:
         return
     delay = (when - timezone.now()).total_seconds()
     if delay < 60:  # beyond that the sweeper is precise enough
-        advance_task.apply_async(args=[deployment.pk], countdown=max(0.0, delay) + 0.01)
+        _publish(advance_task, deployment.pk, countdown=max(0.0, delay) + 0.01)

@@ -87,6 +87,7 @@ def _accept(deployment: Deployment, actor: str) -> None:
 def deployment_approve(*, deployment_id: int, actor: str) -> Deployment:
     with transaction.atomic():
         deployment = _locked(deployment_id)
+        states.target("deployment", deployment.status, "approve")  # a clear refusal when not awaiting approval
         if actor == deployment.requested_by_name:
             raise OrbiterError(f"{actor} requested deployment #{deployment.pk} and cannot approve it; ask someone else")
         transition_deployment(deployment, "approve", actor=actor, message=f"approved by {actor}")
@@ -98,7 +99,7 @@ def deployment_reject(*, deployment_id: int, actor: str, reason: str = "") -> De
     with transaction.atomic():
         deployment = _locked(deployment_id)
         transition_deployment(
-            deployment, "reject", actor=actor, message=f"rejected by {actor}: {reason}".rstrip(": ")
+            deployment, "reject", actor=actor, message=f"rejected by {actor}" + (f": {reason}" if reason else "")
         )
         engine.wake_followers(deployment)
     return deployment
@@ -221,6 +222,8 @@ def deployment_retry(*, deployment_id: int, actor: str) -> Deployment:
                 f"deployment #{deployment.pk} is {deployment.status}; only a failed, running or paused "
                 "deployment can retry its failed hosts"
             )
+        if deployment.status == states.FAILED:
+            _refuse_if_superseded(deployment, "retry")
         hosts = list(
             HostDeployment.objects.filter(deployment=deployment, status__in=[states.H_FAILED, states.SKIPPED])
             .select_related("host")
@@ -254,6 +257,7 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
     with transaction.atomic():
         parent = deployment if deployment is not None else _locked(deployment_id)
         states.target("deployment", parent.status, "rollback")  # refuses clearly when not allowed
+        _refuse_if_superseded(parent, "roll back")
         busy = HostDeployment.objects.filter(deployment=parent, status__in=states.IN_FLIGHT).count()
         if busy:
             raise OrbiterError(
@@ -267,6 +271,9 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
             raise OrbiterError(f"deployment #{parent.pk} moved no pin from an earlier version: nothing to roll back")
         strategy = {**parent.strategy, "canary": False, "canary_pause": False,
                     "pause_between_batches": "0", "auto_rollback": False}
+        # Hosts whose turn never came stay as they are: they are skipped, not left pending.
+        untouched = list(HostDeployment.objects.filter(deployment=parent, status=states.H_PENDING).select_related("host"))
+        transition_hosts(untouched, "skip", actor=actor, error="deployment rolled back before this host's turn")
         transition_deployment(parent, "rollback", actor=actor, message=reason or f"rolling back (asked by {actor})")
         child = Deployment.objects.create(
             application_id=parent.application_id,
@@ -284,6 +291,28 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
         )
         _accept(child, actor)
     return child
+
+
+def _refuse_if_superseded(deployment: Deployment, what: str) -> None:
+    """Refuse to act on a deployment when a later one of the same application and
+    environment has started since: its hosts already moved on."""
+    later = (
+        Deployment.objects.filter(
+            application_id=deployment.application_id,
+            environment_id=deployment.environment_id,
+            pk__gt=deployment.pk,
+            started_at__isnull=False,
+        )
+        .exclude(rollback_of=deployment)
+        .order_by("-id")
+        .first()
+    )
+    if later is not None:
+        raise OrbiterError(
+            f"cannot {what} #{deployment.pk}: deployment #{later.pk} of the same application and environment "
+            f"started after it ({later.status}); act on #{later.pk} or deploy the version you want",
+            deployment=later.pk,
+        )
 
 
 def _locked(deployment_id: int) -> Deployment:

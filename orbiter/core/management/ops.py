@@ -27,7 +27,6 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand
 from django.db.models import Count
-from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from orbiter.common.errors import OrbiterError, PreflightRefused, ValidationError
 from orbiter.deployments import states
@@ -154,14 +153,6 @@ class OpsCommand(BaseCommand):
             return getpass.getuser()
         except (KeyError, OSError):
             self.fail("cannot tell who you are; pass --as NAME or set ORBITER_USER")
-
-    def warn_unnotified(self, error: Exception) -> None:
-        """The change committed, but telling the workers (after commit) failed: the broker is
-        down. Nothing is lost: the sweeper advances the deployment once workers reach it."""
-        self.stderr.write(
-            f"warning: recorded, but the task broker is unreachable ({error}); the deployment moves "
-            "once the workers and the broker are back"
-        )
 
     def say(self, line: str = "") -> None:
         self.stdout.write(line)
@@ -366,10 +357,7 @@ class ActionCommand(OpsCommand):
         from orbiter.deployments import services
 
         service = getattr(services, f"deployment_{self.action}")
-        try:
-            service(deployment_id=id, actor=self.actor(), **self.service_options(options))
-        except BrokerUnreachable as error:
-            self.warn_unnotified(error)
+        service(deployment_id=id, actor=self.actor(), **self.service_options(options))
         self.say(status_sentence(load(id)))
         return OK
 

@@ -1,6 +1,5 @@
 from orbiter.core.management.ops import (
     OK,
-    BrokerUnreachable,
     OpsCommand,
     add_actor_argument,
     add_strategy_arguments,
@@ -9,7 +8,6 @@ from orbiter.core.management.ops import (
     strategy_from_options,
 )
 from orbiter.deployments import states
-from orbiter.deployments.models import Deployment
 
 
 class Command(OpsCommand):
@@ -38,23 +36,11 @@ class Command(OpsCommand):
         if timeout is not None and not wait:
             self.fail("--timeout: only meaningful with --wait")
         actor = self.actor()
-        newest = Deployment.objects.order_by("-id").values_list("pk", flat=True).first() or 0
-        try:
-            deployment = deployment_create(
-                application=application, environment=env, version=version, actor=actor,
-                strategy=strategy_from_options(options), queue=queue, comment=comment,
-            )
-        except BrokerUnreachable as error:
-            # Raised after commit, when the workers are told: the deployment exists.
-            deployment = (
-                Deployment.objects.filter(pk__gt=newest, application__name=application, environment__name=env,
-                                          requested_by_name=actor)
-                .order_by("-id")
-                .first()
-            )
-            if deployment is None:
-                raise
-            self.warn_unnotified(error)
+        # A broker that is down is the engine's business (it logs, the sweeper catches up).
+        deployment = deployment_create(
+            application=application, environment=env, version=version, actor=actor,
+            strategy=strategy_from_options(options), queue=queue, comment=comment,
+        )
         what = f"{deployment.application.name} {deployment.artifact.label} to {deployment.environment.name}"
         if deployment.status == states.AWAITING_APPROVAL:
             self.say(f"deployment #{deployment.pk} awaiting approval: {what}; someone other than {actor} "

@@ -1,5 +1,4 @@
-from orbiter.core.management.ops import OK, ActionCommand, BrokerUnreachable, load, status_sentence
-from orbiter.deployments.models import Deployment
+from orbiter.core.management.ops import OK, ActionCommand, load, status_sentence
 
 
 class Command(ActionCommand):
@@ -16,15 +15,7 @@ class Command(ActionCommand):
     def run(self, *, id, reason, **options):
         from orbiter.deployments.services import deployment_rollback
 
-        try:
-            child = deployment_rollback(deployment_id=id, actor=self.actor(), reason=reason)
-        except BrokerUnreachable as error:
-            # Raised after commit, when the workers are told: the rollback deployment exists.
-            child = Deployment.objects.filter(rollback_of_id=id).order_by("-id").first()
-            if child is None:
-                raise
-            self.warn_unnotified(error)
-        child = load(child.pk)
+        child = load(deployment_rollback(deployment_id=id, actor=self.actor(), reason=reason).pk)
         self.say(f"deployment #{child.pk} {child.status}: rolls back #{id}, returning its hosts to their "
                  f"previous version ({child.application.name} {child.artifact.label} in {child.environment.name})")
         self.say(status_sentence(load(id)))

@@ -1,0 +1,135 @@
+"""The envelope: its fields, their rules, and the canonical bytes that are signed.
+
+`orbiter_agent.protocol` describes the wire format and is what callers import.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from orbiter_agent.schema import (
+    MAX_TTL_S,
+    PROTOCOL_VERSION,
+    Code,
+    ProtocolError,
+    check_id,
+    check_sender,
+    is_int,
+    is_number,
+    shown,
+    validate_action,
+    validate_params,
+    validate_result,
+)
+
+Kind = Literal["request", "reply"]
+
+_COMMON = {"version", "id", "kind", "action", "sender", "issued_at", "expires_at", "signature"}
+FIELDS: dict[str, frozenset[str]] = {
+    "request": frozenset(_COMMON | {"params"}),
+    "reply": frozenset(_COMMON | {"result", "in_reply_to"}),
+}
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message. A request carries `params`; a reply carries `result` and `in_reply_to`."""
+
+    version: int
+    id: str
+    kind: Kind
+    action: str
+    sender: str
+    issued_at: float
+    expires_at: float
+    params: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    in_reply_to: str | None = None
+    signature: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object for this kind of message (fields of the other kind left out)."""
+        return {k: v for k, v in asdict(self).items() if k in FIELDS[self.kind]}
+
+
+def canonical(obj: dict[str, Any]) -> bytes:
+    """The bytes that are signed: `obj` without its signature, in one fixed serialisation."""
+    return dumps({k: v for k, v in obj.items() if k != "signature"})
+
+
+def dumps(obj: dict[str, Any]) -> bytes:
+    # allow_nan=False only refuses what would not be JSON; valid input serialises the same.
+    try:
+        return json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except (TypeError, ValueError) as exc:  # also a lone surrogate, refused by encode()
+        raise ProtocolError(Code.BAD_FIELD, f"message is not plain JSON: {exc}") from exc
+
+
+def from_object(obj: dict[str, Any]) -> Envelope:
+    """The envelope in a received object: exact fields for its kind, each valid."""
+    for name in ("version", "kind"):  # they decide which other fields must be there
+        if name not in obj:
+            raise ProtocolError(Code.MISSING_FIELD, f"message has no {name}", field=name)
+    if not is_int(obj["version"]) or obj["version"] != PROTOCOL_VERSION:
+        raise ProtocolError(
+            Code.WRONG_VERSION,
+            f"version must be {PROTOCOL_VERSION}, got {shown(obj['version'])}",
+            field="version",
+        )
+    kind = obj.get("kind")
+    if kind not in FIELDS:
+        raise ProtocolError(
+            Code.BAD_FIELD, f"kind must be 'request' or 'reply', got {shown(kind)}", field="kind"
+        )
+    expected = FIELDS[kind]
+    for name in sorted(expected - obj.keys()):
+        raise ProtocolError(Code.MISSING_FIELD, f"a {kind} needs {name}", field=name)
+    for name in sorted(obj.keys() - expected):
+        raise ProtocolError(
+            Code.EXTRA_FIELD,
+            f"{name} is not a field of a {kind}; allowed: {', '.join(sorted(expected))}",
+            field=name,
+        )
+    times = {name: _epoch(obj[name], name) for name in ("issued_at", "expires_at")}
+    return checked(Envelope(**{**obj, **times}))
+
+
+def _epoch(value: Any, name: str) -> float:
+    try:
+        if is_number(value) and math.isfinite(value):
+            return float(value)
+    except OverflowError:  # an int too large for a float
+        pass
+    raise ProtocolError(
+        Code.BAD_FIELD, f"{name} must be epoch seconds, got {shown(value)}", field=name
+    )
+
+
+def checked(env: Envelope) -> Envelope:
+    """Validate every field of an envelope, returning it with params normalised."""
+    check_id(env.id)
+    check_sender(env.sender)
+    validate_action(env.action)
+    for name in ("issued_at", "expires_at"):
+        _epoch(getattr(env, name), name)
+    ttl = env.expires_at - env.issued_at
+    if not 0 < ttl <= MAX_TTL_S:
+        raise ProtocolError(
+            Code.BAD_FIELD,
+            f"expires_at must be after issued_at by at most {MAX_TTL_S}s, got {ttl:g}s",
+            field="expires_at",
+        )
+    if env.kind == "request":
+        return replace(env, params=validate_params(env.action, env.params))
+    if env.kind == "reply":
+        check_id(env.in_reply_to, field="in_reply_to")
+        validate_result(env.result)
+        return env
+    raise ProtocolError(
+        Code.BAD_FIELD, f"kind must be 'request' or 'reply', got {shown(env.kind)}", field="kind"
+    )

@@ -1,0 +1,75 @@
+"""`orbiter-agent keygen`: make an agent's (or the control plane's) Ed25519 key pair.
+
+    orbiter-agent keygen --out /etc/orbiter-agent/keys [--name web-01.example.test]
+
+writes `<name>.key` (mode 0600, stays on the host) and `<name>.pub` (goes to the other
+side's key directory). The name defaults to this host's FQDN, as Puppet's certname does.
+An existing key is never overwritten: delete it first if you mean to replace it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orbiter_agent.keys import (
+    PRIVATE_SUFFIX,
+    PUBLIC_SUFFIX,
+    generate_keypair,
+    write_private_key,
+    write_public_key,
+)
+from orbiter_agent.schema import ProtocolError, check_sender
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orbiter-agent", description="Orbiter node agent.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    keygen_parser = commands.add_parser("keygen", help="create a signing key pair")
+    keygen_parser.add_argument("--out", required=True, type=Path, help="directory for the keys")
+    keygen_parser.add_argument(
+        "--name", help="certname (or 'control-plane'); default: this host's FQDN"
+    )
+    args = parser.parse_args(argv)
+    name = args.name if args.name is not None else socket.getfqdn().lower()
+    try:
+        check_sender(name, field="--name")
+    except ProtocolError as exc:
+        parser.error(exc.message)
+    return keygen(args.out, name)
+
+
+def keygen(out: Path, name: str) -> int:
+    """Write the pair, or nothing: existing files are reported and left as they were."""
+    private_path = out / (name + PRIVATE_SUFFIX)
+    public_path = out / (name + PUBLIC_SUFFIX)
+    existing = [str(p) for p in (private_path, public_path) if p.exists() or p.is_symlink()]
+    if existing:
+        print(f"orbiter-agent: refusing to overwrite {', '.join(existing)}", file=sys.stderr)
+        return 1
+    private_pem, public_b64 = generate_keypair()
+    try:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private_key(private_path, private_pem)
+        try:
+            write_public_key(public_path, public_b64)
+        except BaseException:
+            private_path.unlink()  # no half-made pair left behind
+            raise
+    except FileExistsError as exc:  # created by someone else since the check above
+        print(f"orbiter-agent: refusing to overwrite {exc.filename}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"orbiter-agent: cannot write keys in {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {private_path} (mode 0600, keep it on this host)")
+    print(f"wrote {public_path}: copy it to the other side's key directory")
+    print(f"public key: {public_b64}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The agent protocol: signed JSON envelopes between the control plane and node agents.
+
+Both sides import this module; it has no Django dependency.
+
+Wire format
+-----------
+One STOMP message body is one UTF-8 JSON object (at most 64 KiB). A request:
+
+    {"action":"puppet.run","expires_at":1767225900.0,"id":"6f1c2a0e-9b7d-4c1e-8f3a-2d5b9e7c4a10",
+     "issued_at":1767225600.0,"kind":"request",
+     "params":{"noop":false,"tags":["shop_api"],"timeout_s":1800},
+     "sender":"control-plane","signature":"<base64 of 64 bytes>","version":1}
+
+A reply has `result` (an object with a boolean "ok") and `in_reply_to` (the request's
+id) instead of `params`, keeps the request's `action`, and is sent by the agent under
+its certname. Times are UTC epoch seconds.
+
+The signature is Ed25519 over the canonical form: the object without `signature`,
+serialised by `canonical()` (sorted keys, no spaces, UTF-8). `decode_and_verify`:
+
+1. refuses a body over `max_bytes`, or one that is not a JSON object;
+2. reads `sender` and `signature` only to pick the key, and verifies the signature over
+   the canonical form of what was received — nothing else is read before that;
+3. then checks version, the exact set of fields, each field, action and params;
+4. then time: issued no later than `now + max_skew_s`, not yet expired;
+5. then, given a `ReplayStore`, that the id was not seen before (the error then carries
+   the verified envelope, so the agent can resend its stored reply).
+
+Because `version` is read only after the signature is verified, a future version must
+keep this signing form. The envelope does not name its target host: the agent trusts
+the queue it was delivered on for that.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orbiter_agent.envelope import Envelope, canonical, checked, dumps, from_object
+from orbiter_agent.keys import (
+    KeyFileError,
+    KeyRing,
+    generate_keypair,
+    load_private_key,
+    parse_public_key,
+    write_private_key,
+    write_public_key,
+)
+from orbiter_agent.replay import ReplayStore
+from orbiter_agent.schema import (
+    ACTIONS,
+    CONTROL_PLANE,
+    MAX_TTL_S,
+    PROTOCOL_VERSION,
+    Code,
+    ProtocolError,
+    check_sender,
+    is_number,
+    parse_json_object,
+    shown,
+    validate_params,
+    validate_result,
+)
+
+__all__ = [
+    "ACTIONS",
+    "CONTROL_PLANE",
+    "MAX_BYTES",
+    "PROTOCOL_VERSION",
+    "Code",
+    "Envelope",
+    "KeyFileError",
+    "KeyRing",
+    "ProtocolError",
+    "ReplayStore",
+    "canonical",
+    "decode_and_verify",
+    "encode",
+    "generate_keypair",
+    "load_private_key",
+    "make_reply",
+    "make_request",
+    "parse_public_key",
+    "sign",
+    "write_private_key",
+    "write_public_key",
+]
+
+MAX_BYTES = 64 * 1024
+REPLY_TTL_S = 600.0
+
+
+def make_request(
+    action: str,
+    params: dict[str, Any],
+    *,
+    sender: str,
+    ttl_s: float,
+    now: float,
+    id: str | None = None,
+) -> Envelope:
+    """A new, unsigned request; params are validated and their defaults filled in."""
+    if not is_number(ttl_s) or not 0 < ttl_s <= MAX_TTL_S:
+        raise ProtocolError(
+            Code.BAD_FIELD,
+            f"ttl_s must be a number of seconds in (0, {MAX_TTL_S}], got {shown(ttl_s)}",
+            field="ttl_s",
+        )
+    return checked(
+        Envelope(
+            version=PROTOCOL_VERSION,
+            id=str(uuid.uuid4()) if id is None else id,
+            kind="request",
+            action=action,
+            sender=sender,
+            issued_at=float(now),
+            expires_at=float(now + ttl_s),
+            params=validate_params(action, params),
+        )
+    )
+
+
+def make_reply(
+    request: Envelope,
+    result: dict[str, Any],
+    *,
+    sender: str,
+    now: float,
+    ttl_s: float = REPLY_TTL_S,
+) -> Envelope:
+    """A new, unsigned reply to `request`.
+
+    It stays valid at least as long as the request, so a reply stored for a redelivered
+    request is still accepted when sent again.
+    """
+    return checked(
+        Envelope(
+            version=PROTOCOL_VERSION,
+            id=str(uuid.uuid4()),
+            kind="reply",
+            action=request.action,
+            sender=sender,
+            issued_at=float(now),
+            expires_at=float(max(request.expires_at, now + ttl_s)),
+            result=validate_result(result),
+            in_reply_to=request.id,
+        )
+    )
+
+
+def sign(envelope: Envelope, private_key: Ed25519PrivateKey) -> Envelope:
+    """Return `envelope` signed with `private_key` (any earlier signature is replaced)."""
+    checked(envelope)
+    signature = private_key.sign(canonical(envelope.to_dict()))
+    return replace(envelope, signature=base64.b64encode(signature).decode("ascii"))
+
+
+def encode(envelope: Envelope, *, max_bytes: int = MAX_BYTES) -> bytes:
+    """The message body to send. Refuses what is unsigned, or too large to be accepted."""
+    if not envelope.signature:
+        raise ProtocolError(
+            Code.UNSIGNED, "sign the envelope before encoding it", field="signature"
+        )
+    data = dumps(envelope.to_dict())
+    if len(data) > max_bytes:
+        raise ProtocolError(
+            Code.TOO_LARGE, f"message is {len(data)} bytes; receivers accept at most {max_bytes}"
+        )
+    return data
+
+
+def decode_and_verify(
+    data: bytes,
+    *,
+    keys: KeyRing,
+    now: float,
+    max_skew_s: float = 60,
+    max_bytes: int = MAX_BYTES,
+    seen: ReplayStore | None = None,
+) -> Envelope:
+    """Parse and verify one received message; see the module docstring for the order."""
+    if len(data) > max_bytes:
+        raise ProtocolError(
+            Code.TOO_LARGE, f"message is {len(data)} bytes; at most {max_bytes} are accepted"
+        )
+    obj = parse_json_object(data)
+    _verify_signature(obj, keys)
+    envelope = from_object(obj)
+    if envelope.issued_at > now + max_skew_s:
+        raise ProtocolError(
+            Code.ISSUED_IN_FUTURE,
+            f"issued_at is {envelope.issued_at - now:.0f}s ahead of this clock "
+            f"(at most {max_skew_s:g}s allowed): check NTP on both sides",
+            field="issued_at",
+        )
+    if now >= envelope.expires_at:
+        raise ProtocolError(
+            Code.EXPIRED,
+            f"message expired {now - envelope.expires_at:.0f}s ago",
+            field="expires_at",
+        )
+    if seen is not None and seen.seen(envelope.id):
+        raise ProtocolError(
+            Code.REPLAY,
+            f"message {envelope.id} was already received",
+            field="id",
+            envelope=envelope,
+        )
+    return envelope
+
+
+def _verify_signature(obj: dict[str, Any], keys: KeyRing) -> None:
+    signature = obj.get("signature")
+    if signature is None or signature == "":
+        raise ProtocolError(Code.UNSIGNED, "message has no signature", field="signature")
+    if "sender" not in obj:
+        raise ProtocolError(Code.MISSING_FIELD, "message has no sender", field="sender")
+    sender = check_sender(obj["sender"])
+    key = keys.get(sender)
+    if key is None:
+        raise ProtocolError(
+            Code.UNKNOWN_SENDER, f"no public key for sender {sender!r}", field="sender"
+        )
+    try:
+        raw = base64.b64decode(signature, validate=True) if isinstance(signature, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 64:
+        raise ProtocolError(
+            Code.BAD_SIGNATURE,
+            "signature must be 64 bytes of Ed25519 in base64",
+            field="signature",
+        )
+    try:
+        key.verify(raw, canonical(obj))
+    except (InvalidSignature, ProtocolError) as exc:
+        raise ProtocolError(
+            Code.BAD_SIGNATURE,
+            f"signature does not match the message from {sender!r}",
+            field="signature",
+        ) from exc
