@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "orbiter.loadbalancers",
     "orbiter.converge",
     "orbiter.deployments",
+    "orbiter.puppet",
     "orbiter.web",
 ]
 
@@ -151,6 +152,12 @@ if CELERY_BROKER_URL.startswith("memory://"):
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Puppet ---------------------------------------------------------------------------
+# Bearer token Puppet's ENC script sends to GET /puppet/enc/<certname> (required in server mode).
+ORBITER_ENC_TOKEN = _env("ORBITER_ENC_TOKEN") or (
+    Path(_env("ORBITER_ENC_TOKEN_FILE")).read_text().strip() if _env("ORBITER_ENC_TOKEN_FILE") else ""
+)
 
 # --- Engine ---------------------------------------------------------------------------
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))

@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.urls import path
 
+from orbiter.puppet import views as puppet_views
 from orbiter.web import views
 
 urlpatterns = [
     path("", views.deployments_page, name="deployments"),
     path("deployments/<int:deployment_id>/", views.deployment_page, name="deployment"),
     path("healthz", views.healthz, name="healthz"),
+    path("puppet/enc/<str:certname>", puppet_views.enc, name="puppet-enc"),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,9 @@ from orbiter.artifacts.rpmversion import EVR
 class Application(models.Model):
     name = models.SlugField(max_length=63, unique=True)
     package = models.CharField(max_length=200, help_text="RPM package name")
+    puppet_class = models.CharField(
+        max_length=200, blank=True, help_text="class the ENC assigns with the pinned version (default: name with _)"
+    )
     description = models.TextField(blank=True)
 
     # Rollout defaults, copied into each deployment's strategy (see deployments/strategy.py).
@@ -32,6 +35,7 @@ class Environment(models.Model):
     name = models.SlugField(max_length=63, unique=True)
     order = models.PositiveIntegerField(default=0, help_text="position in the pipeline")
     requires_approval = models.BooleanField(default=False)
+    puppet_environment = models.CharField(max_length=63, blank=True, help_text="Puppet environment the ENC sets")
 
     # A lock is a reason plus an author, never a bare boolean.
     lock_reason = models.TextField(blank=True)

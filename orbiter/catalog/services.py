@@ -19,8 +19,10 @@ def application_create(*, name: str, package: str, actor: str, **fields) -> Appl
     from orbiter.converge.base import registry as converge_drivers
     from orbiter.deployments.strategy import Strategy
     from orbiter.health.base import registry as health_drivers
+    from orbiter.puppet.enc import validate_puppet_class
 
     Strategy.parse({}, defaults=fields.get("rollout_defaults") or {})  # refuses bad defaults now, not at deploy time
+    validate_puppet_class(fields.get("puppet_class", ""))
     converge_drivers.get(fields.get("converge_driver", "simulated"))
     health_drivers.get(fields.get("health_driver", "none"))
     with transaction.atomic():

@@ -6,8 +6,4 @@ from orbiter.converge.services import converge_results_record
 
 @shared_task(name="orbiter.converge.simulated")
 def simulated_converge(requests: list[dict], options: dict) -> None:
-    import logging
-    log = logging.getLogger("orbiter.converge")
-    log.debug("simulated converge: %d request(s) start", len(requests))
     converge_results_record(simulated.perform(requests, options))
-    log.debug("simulated converge: %d request(s) recorded", len(requests))

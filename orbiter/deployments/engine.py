@@ -22,6 +22,7 @@ point loses nothing: the sweeper calls advance() again and the deadlines fire.
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -115,7 +116,7 @@ def _publish(task, deployment_id: int, countdown: float = 0.0) -> None:
 
 def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
     now = timezone.now()
-    log.debug("deployment #%s: round", deployment_id)
+    started = time.monotonic()
     with transaction.atomic(), events_batched():
         deployment = (
             Deployment.objects.select_for_update(skip_locked=True, of=("self",))
@@ -143,6 +144,8 @@ def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
             pauses_taken_through=deployment.pauses_taken_through,
             message=deployment.message,
         )
+    log.debug("deployment #%s: round in %.1f ms (%s)", deployment_id, (time.monotonic() - started) * 1000,
+              deployment.status)
     return deployment, work
 
 

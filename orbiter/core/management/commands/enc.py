@@ -1,0 +1,20 @@
+import sys
+
+from django.core.management.base import BaseCommand
+
+from orbiter.common.errors import NotFound, ValidationError
+from orbiter.puppet.enc import node_classification, render
+
+
+class Command(BaseCommand):
+    help = "Print a node's Puppet classification (ENC YAML) from the database; usable as --external_nodes."
+
+    def add_arguments(self, parser):
+        parser.add_argument("certname")
+
+    def handle(self, *args, certname, **options):
+        try:
+            self.stdout.write(render(node_classification(certname)), ending="")
+        except (NotFound, ValidationError) as error:
+            self.stderr.write(f"error: {error.message}")
+            sys.exit(1)
