@@ -159,6 +159,16 @@ ORBITER_ENC_TOKEN = _env("ORBITER_ENC_TOKEN") or (
     Path(_env("ORBITER_ENC_TOKEN_FILE")).read_text().strip() if _env("ORBITER_ENC_TOKEN_FILE") else ""
 )
 
+# --- Agents and the bus ----------------------------------------------------------------
+# memory:// (one process) or stomp://host:61613[,stomp://other:61613] (ActiveMQ, failover).
+ORBITER_BUS_URL = _env("ORBITER_BUS_URL", "stomp://127.0.0.1:61613" if MODE == "server" else "memory://")
+ORBITER_STOMP_USER = _env("ORBITER_STOMP_USER")
+ORBITER_STOMP_PASSWORD = _env("ORBITER_STOMP_PASSWORD") or (
+    Path(_env("ORBITER_STOMP_PASSWORD_FILE")).read_text().strip() if _env("ORBITER_STOMP_PASSWORD_FILE") else ""
+)
+# The control plane's Ed25519 private key (PEM, mode 0600): it signs every agent request.
+ORBITER_SIGNING_KEY_FILE = _env("ORBITER_SIGNING_KEY_FILE", str(DATA_DIR / "control-plane.key"))
+
 # --- Engine ---------------------------------------------------------------------------
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from orbiter.puppet import agent_views
 from orbiter.puppet import views as puppet_views
 from orbiter.web import views
 
@@ -9,5 +10,6 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/", views.deployment_page, name="deployment"),
     path("healthz", views.healthz, name="healthz"),
     path("puppet/enc/<str:certname>", puppet_views.enc, name="puppet-enc"),
+    path("agents/enroll", agent_views.enroll, name="agent-enroll"),
     path("admin/", admin.site.urls),
 ]

@@ -75,7 +75,9 @@ class Host(models.Model):
     healthy = models.BooleanField(default=True, help_text="reachable and passing health checks")
     last_seen_at = models.DateTimeField(null=True, blank=True)
     facts = models.JSONField(default=dict, blank=True)
-    agent_public_key = models.TextField(blank=True)
+    agent_public_key = models.TextField(blank=True, help_text="trusted Ed25519 key (base64) of the host's agent")
+    # A key the agent offered without a token, waiting for an admin to compare fingerprints.
+    agent_key_pending = models.TextField(blank=True)
 
     class Meta:
         ordering = ["certname"]
@@ -139,3 +141,17 @@ class Pin(models.Model):
         return f"{self.host} {self.application}={self.artifact.label}"
 
 
+
+
+class EnrollmentToken(models.Model):
+    """A one-time token an admin hands to a host so its agent key is trusted on first contact."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="enrollment_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)  # sha256 hex; the token itself is never stored
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"token for {self.host} ({'used' if self.used_at else 'unused'})"

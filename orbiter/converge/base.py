@@ -32,6 +32,7 @@ class ConvergeResult:
     message: str = ""
     summary: dict = field(default_factory=dict)
     log_tail: str = ""
+    certname: str | None = None  # who answered: a result counts only for that host's request
 
 
 class ConvergeDriver:
@@ -46,7 +47,10 @@ class ConvergeDriver:
 
 registry = Registry(
     "converge",
-    {"simulated": "orbiter.converge.drivers.simulated:SimulatedConverge"},
+    {
+        "simulated": "orbiter.converge.drivers.simulated:SimulatedConverge",
+        "agent": "orbiter.converge.drivers.agent:AgentConverge",
+    },
 )
 
 

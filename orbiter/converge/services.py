@@ -32,14 +32,17 @@ def converge_results_record(results: list[ConvergeResult]) -> int:
             "puppet": r.summary,
             "log_tail": r.log_tail[-4000:],
         }
-        groups.setdefault((round_, attempt, json.dumps(payload, sort_keys=True)), []).append(hd_id)
+        groups.setdefault((round_, attempt, r.certname, json.dumps(payload, sort_keys=True)), []).append(hd_id)
         deployments.add(deployment_id)
     recorded = 0
     with transaction.atomic():
-        for (round_, attempt, payload), ids in groups.items():
-            recorded += HostDeployment.objects.filter(
+        for (round_, attempt, certname, payload), ids in groups.items():
+            waiting = HostDeployment.objects.filter(
                 pk__in=ids, round=round_, attempt=attempt, status=states.CONVERGING, outcome__isnull=True
-            ).update(**json.loads(payload))
+            )
+            if certname is not None:  # an agent answers only for itself
+                waiting = waiting.filter(host__certname=certname)
+            recorded += waiting.update(**json.loads(payload))
         if recorded < len(results):
             log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
         for deployment_id in sorted(deployments):

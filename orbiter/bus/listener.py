@@ -1,0 +1,100 @@
+"""`orbiter listen`: consume agent replies, verify them, record them, wake the engine.
+
+Several listeners may run: they compete for /queue/orbiter.replies. A reply is
+acknowledged only after its result is committed, so a listener killed in between leaves
+it to be redelivered; recording is idempotent.
+"""
+
+import logging
+import signal
+import time
+
+from orbiter.bus.base import REPLIES, Bus, Message
+from orbiter.catalog.models import Host
+from orbiter.converge.base import ConvergeResult
+from orbiter.converge.services import converge_results_record
+from orbiter_agent import protocol
+from orbiter_agent.keys import KeyRing, parse_public_key
+
+log = logging.getLogger("orbiter.listener")
+
+
+def agent_keyring() -> KeyRing:
+    """Public keys of the enrolled agents, by certname."""
+    ring = KeyRing()
+    for certname, key in Host.objects.exclude(agent_public_key="").values_list("certname", "agent_public_key"):
+        try:
+            ring.add(certname, parse_public_key(key.encode(), source=f"host {certname}"))
+        except protocol.ProtocolError as error:
+            log.error("host %s has an unusable public key: %s", certname, error)
+    return ring
+
+
+def reply_to_result(envelope) -> ConvergeResult:
+    """What a puppet.run reply means for the engine. A failed run is never permanent:
+    resource failures and transient errors both cost one attempt."""
+    result = envelope.result or {}
+    summary = {k: result[k] for k in ("exit_code", "kind", "changed", "failed", "out_of_sync", "total",
+                                      "duration_s", "puppet_version") if k in result}
+    if isinstance(result.get("summary"), dict):
+        summary.update(result["summary"])
+    return ConvergeResult(
+        request_id=envelope.in_reply_to,
+        ok=bool(result.get("ok")),
+        permanent=False,
+        message=str(result.get("error") or result.get("message") or result.get("kind") or "")[:500],
+        summary=summary,
+        log_tail=str(result.get("log_tail") or result.get("output") or "")[-4000:],
+        certname=envelope.sender,
+    )
+
+
+class ReplyListener:
+    def __init__(self, bus: Bus):
+        self.bus = bus
+        self.keys = agent_keyring()
+        self.stopping = False
+        self.recorded = 0
+
+    def start(self) -> None:
+        self.bus.subscribe(REPLIES, self.handle)
+
+    def handle(self, message: Message) -> None:
+        try:
+            envelope = self._verify(message.body)
+        except protocol.ProtocolError as error:
+            log.warning("refused a reply: %s (%s)", error, error.code)
+            message.ack()  # never NACK: ActiveMQ would dead-letter it; a refusal is final
+            return
+        if envelope.kind != "reply" or envelope.action != "puppet.run":
+            log.info("reply %s from %s (%s) not for the engine", envelope.in_reply_to, envelope.sender,
+                     envelope.action)
+            Host.objects.filter(certname=envelope.sender).update(last_seen_at=_now())
+            message.ack()
+            return
+        self.recorded += converge_results_record([reply_to_result(envelope)])
+        Host.objects.filter(certname=envelope.sender).update(last_seen_at=_now())
+        message.ack()
+
+    def _verify(self, body: bytes):
+        try:
+            return protocol.decode_and_verify(body, keys=self.keys, now=time.time())
+        except protocol.ProtocolError as error:
+            if error.code != "unknown_sender":
+                raise
+            self.keys = agent_keyring()  # an agent enrolled since we loaded the keys
+            return protocol.decode_and_verify(body, keys=self.keys, now=time.time())
+
+    def run_forever(self) -> None:
+        """The loop: small steps, SIGTERM only sets a flag."""
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        self.start()
+        while not self.stopping:
+            self.bus.step(timeout=0.5)
+        self.bus.close()
+
+
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
