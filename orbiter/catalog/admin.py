@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host, Pin
+from orbiter.catalog.models import (
+    Application,
+    Artifact,
+    EnrollmentToken,
+    Environment,
+    FreezeWindow,
+    Host,
+    Pin,
+)
 
 
 @admin.register(Application)
@@ -36,3 +44,14 @@ class ArtifactAdmin(admin.ModelAdmin):
 class PinAdmin(admin.ModelAdmin):
     list_display = ["host", "application", "artifact", "updated_at"]
     list_filter = ["application"]
+
+
+@admin.register(EnrollmentToken)
+class EnrollmentTokenAdmin(admin.ModelAdmin):
+    """Tokens are created with `orbiter agents token HOST`; only their hashes are stored."""
+
+    list_display = ["host", "created_by", "created_at", "expires_at", "used_at"]
+    readonly_fields = ["token_hash"]
+
+    def has_add_permission(self, request):
+        return False

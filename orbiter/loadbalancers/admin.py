@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from orbiter.loadbalancers.models import Pool, PoolMember
+from orbiter.loadbalancers.models import Pool, PoolMember, SimulatedMemberState
 
 
 class PoolMemberInline(admin.TabularInline):
@@ -12,3 +12,8 @@ class PoolMemberInline(admin.TabularInline):
 class PoolAdmin(admin.ModelAdmin):
     list_display = ["name", "application", "environment", "driver"]
     inlines = [PoolMemberInline]
+
+
+@admin.register(SimulatedMemberState)
+class SimulatedMemberStateAdmin(admin.ModelAdmin):
+    list_display = ["pool", "member", "admin", "changed_at"]
