@@ -120,7 +120,7 @@ def rollout(args) -> dict:
         "start_s": round((deployment.started_at - deployment.created_at).total_seconds(), 3),
         "observed_wall_s": round(observed, 3),
         "status": deployment.status,
-        "stack": "celery prefork on redis, postgresql 15, simulated converge/lb/health",
+        "stack": f"celery {args.pool} on redis, postgresql 15, simulated converge/lb/health",
     }
 
 
