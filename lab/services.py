@@ -1,17 +1,21 @@
-"""Throwaway loopback services (PostgreSQL, Redis) for Orbiter tests and benchmarks.
+"""Throwaway loopback services (PostgreSQL, Redis, ActiveMQ, HAProxy) for tests and benchmarks.
 
 Standard library only; each service gets a free 127.0.0.1 port unless one is given.
 
-    from lab.services import running, Postgres
+    from lab.services import running, started, ActiveMQ, HAProxy, Postgres, haproxy_command
     with running("postgres", "redis") as env:  # started in parallel; stopped on exit, exception,
         env["ORBITER_DATABASE_URL"], env["ORBITER_BROKER_URL"]  # SIGTERM, SIGHUP or Ctrl-C
+    with started(ActiveMQ(lab), HAProxy(lab, config_body)) as (mq, ha):  # same guarantees
+        mq.url, mq.restart()  # same port and kahaDB: persistent messages survive
+        haproxy_command(ha.socket, "show info")  # ha.url is the runtime API socket too
     pg = Postgres("/tmp/mylab", durable=True); pg.start(); print(pg.url); pg.stop()
 
     python lab/services.py run [--services postgres,redis] -- CMD ARGS...
-    python lab/services.py ensure-installed [--services postgres,redis]
+    python lab/services.py ensure-installed [--services postgres,redis,activemq,haproxy]
 
-`run` exits with CMD's exit code (128+N if killed by signal N).  New services (ActiveMQ,
-HAProxy...) subclass `Service` and go into `SERVICES`.  ORBITER_PG_BIN overrides the PG bin dir.
+`run` exits with CMD's exit code (128+N if killed by signal N).  `--services` and `running()`
+default to postgres,redis.  New services subclass `Service` and go into `SERVICES`.
+ORBITER_PG_BIN overrides the PG bin dir.
 """
 from __future__ import annotations
 
@@ -64,7 +68,8 @@ class Service:
 
     def _fail(self, what: str, output: str = "") -> RuntimeError:
         try:
-            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+            lines = self.log.read_text(errors="replace").splitlines()  # Java stack frames: noise
+            tail = "\n".join([ln for ln in lines if not ln.startswith(("\tat ", "\t..."))][-20:])
         except OSError:
             tail = "(no log)"
         return RuntimeError(f"{self.name} on port {self.port}: {what}\n{output}"
@@ -182,7 +187,175 @@ class Redis(Service):
         self.proc.wait()
 
 
-SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis}
+class ActiveMQ(Service):
+    """ActiveMQ 5.17 (Debian's package) with only a STOMP connector, kahaDB in `dir/data`: a
+    java child in the foreground, ready when a STOMP CONNECT is answered with CONNECTED."""
+
+    name, env_var, apt_package = "activemq", "ORBITER_STOMP_URL", "activemq"
+    url_format, binaries = "stomp://127.0.0.1:{port}", ("java",)
+    HOME = Path("/usr/share/activemq")
+    JAR = HOME / "bin" / "activemq.jar"
+    start_timeout, stop_timeout, proc = 60.0, 15.0, None  # proc: the java Popen once started
+    CONFIG = """<beans xmlns="http://www.springframework.org/schema/beans"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xsi:schemaLocation="http://www.springframework.org/schema/beans http://www.springframework.org/schema/beans/spring-beans-2.0.xsd
+  http://activemq.apache.org/schema/core http://activemq.apache.org/schema/core/activemq-core.xsd">
+  <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
+  <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="orbiter"
+          dataDirectory="${{activemq.data}}" persistent="true" schedulerSupport="false">
+    <persistenceAdapter><kahaDB directory="${{activemq.data}}/kahadb"/></persistenceAdapter>
+    <transportConnectors>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:{port}?transport.hbGracePeriodMultiplier=1.5"/>
+    </transportConnectors>
+  </broker>
+</beans>
+"""
+    # log4j 1.2 on stdout (= self.log): without it, only "no appenders" warnings and no broker log
+    LOG4J = """log4j.rootLogger=WARN, out
+log4j.logger.org.apache.activemq=INFO
+log4j.appender.out=org.apache.log4j.ConsoleAppender
+log4j.appender.out.layout=org.apache.log4j.PatternLayout
+log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
+"""
+    JAVA_OPENS = [f"--add-opens={m}=ALL-UNNAMED" for m in (
+        "java.base/java.security", "java.base/java.net", "java.base/java.lang", "java.base/java.util",
+        "java.naming/javax.naming.spi", "java.rmi/sun.rmi.transport.tcp",
+        "java.base/java.util.concurrent", "java.base/java.util.concurrent.atomic")]
+
+    @classmethod
+    def installed(cls) -> bool:
+        return super().installed() and cls.JAR.is_file()
+
+    def _stomp_connected(self, timeout: float) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+            data = b""
+            while b"\x00" not in data and (chunk := s.recv(4096)):
+                data += chunk
+            if ok := data.lstrip(b"\r\n").startswith(b"CONNECTED\n"):
+                s.sendall(b"DISCONNECT\n\n\x00")
+            return ok
+
+    def start(self) -> None:
+        conf, data, tmp = self.dir / "conf", self.dir / "data", self.dir / "tmp"
+        for d in (conf, data, tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        (conf / "activemq.xml").write_text(self.CONFIG.format(port=self.port))
+        (conf / "log4j.properties").write_text(self.LOG4J)
+        args = ["java", "-Xms64M", "-Xmx256M", "-Djava.awt.headless=true",
+                f"-Djava.io.tmpdir={tmp}", "--add-reads=java.xml=java.logging", *self.JAVA_OPENS,
+                f"-Dactivemq.classpath={conf}", f"-Dactivemq.home={self.HOME}",
+                f"-Dactivemq.base={self.dir}", f"-Dactivemq.conf={conf}", f"-Dactivemq.data={data}",
+                "-jar", str(self.JAR), "start", f"xbean:file:{conf / 'activemq.xml'}"]
+        with open(self.log, "ab") as log:
+            if not self._cancelled:
+                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             cwd=self.dir, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while self.proc and (left := deadline - time.monotonic()) > 0 and not self._cancelled:
+            if self.proc.poll() is not None:
+                raise self._fail(f"java exited with code {self.proc.returncode}")
+            with contextlib.suppress(OSError):
+                if self._stomp_connected(timeout=min(2.0, max(left, 0.1))):
+                    return
+            time.sleep(0.1)
+        raise self._fail("start cancelled" if self._cancelled
+                         else f"no STOMP CONNECTED in {self.timeout}s")
+
+    def stop(self) -> None:
+        """SIGTERM (the broker shuts down cleanly, kahaDB closed), SIGKILL after 15 s."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=self.stop_timeout)
+        self.proc.kill()  # no-op if it already exited
+        self.proc.wait()
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port with the same kahaDB."""
+        self.stop()
+        self.start()
+
+
+class HAProxy(Service):
+    """HAProxy in the foreground (`-db`) with the runtime API on `socket` (also `url`, the env
+    var's value); `config_body` (frontends, backends...) goes after `global` and `defaults`.
+    `port` is a free loopback port the body may bind, if it wants one (there is no frontend
+    by default)."""
+
+    name, env_var, apt_package, binaries = "haproxy", "ORBITER_HAPROXY_SOCKET", "haproxy", ("haproxy",)
+    start_timeout, proc = 20.0, None  # proc: the haproxy Popen once started
+    CONFIG = """global
+    stats socket '{socket}' mode 600 level admin
+    pidfile '{pidfile}'
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+
+"""
+
+    def __init__(self, lab_dir, config_body: str = "", *, port: int | None = None,
+                 timeout: float | None = None):
+        super().__init__(lab_dir, port, timeout)
+        self.config_body, self.config = config_body, self.dir / "haproxy.cfg"
+        self.socket, self.pidfile = self.dir / "admin.sock", self.dir / "haproxy.pid"
+
+    @property
+    def url(self) -> str:
+        return str(self.socket)
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if "'" in str(self.dir) or len(os.fsencode(self.socket)) > 107:  # sun_path: 108 bytes
+            raise self._fail(f"unusable socket path (quote, or over 107 bytes): {self.socket}")
+        self.config.write_text(self.CONFIG.format(socket=self.socket, pidfile=self.pidfile)
+                               + self.config_body + ("\n" if self.config_body else ""))
+        with open(self.log, "ab") as log:
+            if not self._cancelled:
+                self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.config)],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while self.proc and time.monotonic() < deadline and not self._cancelled:
+            if self.proc.poll() is not None:
+                raise self._fail(f"haproxy exited with code {self.proc.returncode}")
+            with contextlib.suppress(OSError):
+                if "Name: HAProxy" in haproxy_command(self.socket, "show info", timeout=2):
+                    return
+            time.sleep(0.02)
+        raise self._fail("start cancelled" if self._cancelled else f"no `show info` in {self.timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # -db: SIGTERM is a hard stop, connections closed at once
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self.proc.kill()  # no-op if it already exited
+        self.proc.wait()
+
+
+def haproxy_command(socket_path, command: str, timeout: float = 5.0) -> str:
+    """Send one runtime API command (one per connection: HAProxy answers, then closes)."""
+    if "\n" in command:
+        raise ValueError("one command per connection: no newline in `command`")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(os.fspath(socket_path))
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")
+
+
+SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis, "activemq": ActiveMQ,
+                                      "haproxy": HAProxy}
+DEFAULT_SERVICES = ("postgres", "redis")  # `run`, `ensure-installed` and running() without names
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # become SystemExit; SIGINT: KeyboardInterrupt
 
 
@@ -219,14 +392,9 @@ def _raise_exit(signum, _frame):
 
 
 @contextlib.contextmanager
-def running(*names: str, lab_dir=None):
-    """Start the named services (default: all) in parallel; yield their env vars; stop all on
-    exit.  A temp lab dir is created (and removed afterwards) unless lab_dir is given."""
-    if unknown := [n for n in names if n not in SERVICES]:
-        raise ValueError(f"unknown services {unknown}; known: {sorted(SERVICES)}")
-    lab = Path(lab_dir or tempfile.mkdtemp(prefix="orbiter-lab-"))
-    lab.mkdir(parents=True, exist_ok=True)
-    services = [SERVICES[n](lab) for n in names or SERVICES]
+def started(*services: Service):
+    """Start these Service objects in parallel; yield them (as a tuple); stop all on exit,
+    exception, SIGTERM, SIGHUP or Ctrl-C (the handlers are installed from the main thread only)."""
     main = threading.current_thread() is threading.main_thread()
     old = {sig: signal.getsignal(sig) for sig in (*_EXIT_SIGNALS, signal.SIGINT)} if main else {}
     try:
@@ -234,18 +402,32 @@ def running(*names: str, lab_dir=None):
             signal.signal(sig, _raise_exit)
         if errors := _in_threads([s.start for s in services]):
             raise errors[0]
-        yield {s.env_var: s.url for s in services}
+        yield services
     finally:
         for sig in old:  # a second Ctrl-C/SIGTERM must not abort the cleanup; restored below
             signal.signal(sig, signal.SIG_IGN)
         try:
             for e in _in_threads([s.stop for s in services]):
                 print(f"services.py: stop failed: {e}", file=sys.stderr)
-            if lab_dir is None:
-                shutil.rmtree(lab, ignore_errors=True)
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+@contextlib.contextmanager
+def running(*names: str, lab_dir=None):
+    """Start the named services (default: DEFAULT_SERVICES) in parallel; yield their env vars;
+    stop all on exit.  A temp lab dir is created (and removed afterwards) unless lab_dir is given."""
+    if unknown := [n for n in names if n not in SERVICES]:
+        raise ValueError(f"unknown services {unknown}; known: {sorted(SERVICES)}")
+    lab = Path(lab_dir or tempfile.mkdtemp(prefix="orbiter-lab-"))
+    lab.mkdir(parents=True, exist_ok=True)
+    try:
+        with started(*(SERVICES[n](lab) for n in names or DEFAULT_SERVICES)) as services:
+            yield {s.env_var: s.url for s in services}
+    finally:
+        if lab_dir is None:
+            shutil.rmtree(lab, ignore_errors=True)
 
 
 def ensure_installed(names) -> None:
@@ -278,7 +460,8 @@ def main(argv=None) -> int:
     argv, cmd = argv[:cut], argv[cut + 1:]
     p = argparse.ArgumentParser(prog="services.py", description=__doc__.split("\n")[0])
     p.add_argument("action", choices=["run", "ensure-installed"])
-    p.add_argument("--services", default=",".join(SERVICES), help="default: %(default)s")
+    p.add_argument("--services", default=",".join(DEFAULT_SERVICES),
+                   help=f"comma-separated, from {','.join(SERVICES)}; default: %(default)s")
     a = p.parse_args(argv)
     names = [n.strip() for n in a.services.split(",") if n.strip()]
     if unknown := [n for n in names if n not in SERVICES]:
