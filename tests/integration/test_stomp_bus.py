@@ -1,0 +1,133 @@
+"""The control plane's side of the agent protocol on a real ActiveMQ: signed requests go
+out persistent on each host's queue, replies come back through competing listeners and
+are acknowledged only once recorded."""
+
+import threading
+import time
+
+import pytest
+import stomp
+
+from lab.services import ActiveMQ, started
+from orbiter.bus.base import REPLIES, agent_queue, reset_bus
+from orbiter.bus.listener import ReplyListener
+from orbiter.bus.stomp import StompBus
+from orbiter.catalog.agents import agent_enroll, enrollment_token_create
+from orbiter.catalog.models import Application
+from orbiter.converge.keys import signing_key_create, signing_public_key
+from orbiter.deployments import states
+from orbiter_agent import protocol
+from orbiter_agent.keys import KeyRing, parse_public_key
+from tests.bus.support import Agents
+from tests.conftest import build_fleet
+from tests.deployments.support import host, host_deployment, request, status
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    if not ActiveMQ.installed():
+        import os
+
+        if os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
+            pytest.fail("ActiveMQ is required but not installed")
+        pytest.skip("ActiveMQ not installed: run the suite with ./lab/test")
+    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (amq,):
+        yield amq
+
+
+@pytest.fixture
+def fleet(settings, tmp_path, broker):
+    settings.ORBITER_BUS_URL = broker.url
+    settings.ORBITER_SIGNING_KEY_FILE = str(tmp_path / "control-plane.key")
+    reset_bus()
+    signing_key_create()
+    build_fleet(hosts=2, defaults={"converge_timeout_s": 30})
+    Application.objects.filter(name="shop-api").update(converge_driver="agent", converge_options={})
+    agents = Agents(tmp_path, [host(1), host(2)])
+    for certname, public in agents.public.items():
+        agent_enroll(certname=certname, public_key=public,
+                     token=enrollment_token_create(certname=certname, actor="admin"))
+    yield agents
+    reset_bus()
+
+
+class FakeAgent(threading.Thread):
+    """Plays the node agents on the broker: verifies each request, answers it signed."""
+
+    def __init__(self, broker, agents, certnames):
+        super().__init__(daemon=True)
+        self.agents, self.certnames = agents, certnames
+        self.conn = stomp.Connection12([("127.0.0.1", int(broker.url.rsplit(":", 1)[1]))], auto_decode=False)
+        self.conn.connect(wait=True)
+        self.control_plane = KeyRing({protocol.CONTROL_PLANE: parse_public_key(signing_public_key().encode())})
+        self.seen = []
+        outer = self
+
+        class Listener(stomp.ConnectionListener):
+            def on_message(self, frame):
+                request = protocol.decode_and_verify(frame.body, keys=outer.control_plane, now=time.time())
+                certname = frame.headers["destination"].rsplit(".agent.", 1)[1]
+                outer.seen.append((certname, request))
+                reply = protocol.make_reply(request, {"ok": True, "kind": "changed", "exit_code": 2},
+                                            sender=certname, now=time.time())
+                outer.conn.send(REPLIES, protocol.encode(protocol.sign(reply, outer.agents.keys[certname])),
+                                headers={"persistent": "true"})
+                outer.conn.ack(frame.headers["ack"])
+
+        self.conn.set_listener("agent", Listener())
+        for certname in certnames:
+            self.conn.subscribe(agent_queue(certname), id=certname, ack="client-individual")
+
+    def stop(self):
+        self.conn.disconnect()
+
+
+def pump(tasks, bus, condition, timeout=20):
+    tasks.run_until(lambda: (bus.step(timeout=0.05), condition())[1], timeout=timeout)
+
+
+def test_a_rollout_converges_through_the_broker(tasks, fleet, broker):
+    agent = FakeAgent(broker, fleet, [host(1), host(2)])
+    listener = ReplyListener(StompBus.from_url(broker.url))
+    listener.start()
+    try:
+        deployment = request("1.0.0-1", strategy={"batch_size": "1"})
+        pump(tasks, listener.bus, lambda: status(deployment) in states.COMPLETED)
+    finally:
+        agent.stop()
+        listener.bus.close()
+
+    assert status(deployment) == states.SUCCEEDED
+    assert sorted(c for c, _ in agent.seen) == [host(1), host(2)]
+    assert [r.id for _, r in agent.seen] == [host_deployment(deployment, c).request_id for c, _ in agent.seen]
+
+
+def test_a_reply_a_listener_took_but_never_acknowledged_goes_to_another_listener(tasks, fleet, broker):
+    deployment = request("1.0.0-1", strategy={"batch_size": "2"})
+    tasks.run_until(lambda: deployment.hosts.filter(status=states.CONVERGING).count() == 2)
+    agent = FakeAgent(broker, fleet, [host(1), host(2)])
+    time.sleep(1)  # let the fake agents answer both requests
+
+    # A listener receives the replies, then dies before recording and acknowledging them.
+    dying = StompBus.from_url(broker.url)
+    received = []
+    dying.subscribe(REPLIES, received.append)
+    deadline = time.monotonic() + 10
+    while len(received) < 2 and time.monotonic() < deadline:
+        dying.step(timeout=0.1)
+    dying.close()
+    assert len(received) == 2 and host_deployment(deployment, host(1)).outcome is None
+
+    survivor = ReplyListener(StompBus.from_url(broker.url))
+    survivor.start()
+    try:
+        pump(tasks, survivor.bus, lambda: status(deployment) in states.COMPLETED)
+    finally:
+        agent.stop()
+        survivor.bus.close()
+    assert status(deployment) == states.SUCCEEDED
+    assert survivor.recorded == 2
+
+
