@@ -1,0 +1,34 @@
+"""The ENC script Puppet runs fetches the classification over HTTP with the token."""
+
+import pytest
+import yaml
+
+from orbiter_agent.enc import main as enc_main
+from tests.conftest import build_fleet
+from tests.deployments.support import deploy, host
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_enc_script_prints_the_pinned_version(live_server, settings, tasks, tmp_path, capsys):
+    settings.ORBITER_ENC_TOKEN = "enc-secret"
+    (tmp_path / "token").write_text("enc-secret\n")
+    build_fleet(hosts=1)
+    deploy(tasks, "1.1.0-1")
+
+    code = enc_main([host(1), "--url", live_server.url, "--token-file", str(tmp_path / "token")])
+
+    assert code == 0
+    assert yaml.safe_load(capsys.readouterr().out)["classes"]["shop_api"]["version"] == "1.1.0-1"
+
+
+def test_the_enc_script_fails_for_an_unknown_node_so_puppet_does_not_apply_an_empty_catalog(
+    live_server, settings, tmp_path, capsys
+):
+    settings.ORBITER_ENC_TOKEN = "enc-secret"
+    (tmp_path / "token").write_text("enc-secret")
+
+    code = enc_main(["ghost.example.test", "--url", live_server.url, "--token-file", str(tmp_path / "token")])
+
+    assert code == 1
+    assert "404" in capsys.readouterr().err
