@@ -353,8 +353,20 @@ def haproxy_command(socket_path, command: str, timeout: float = 5.0) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+class Puppet(Service):
+    """A tool, not a service: installed by `ensure-installed`, run by the tests themselves."""
+
+    name, env_var, apt_package, binaries = "puppet", "", "puppet-agent", ("puppet",)
+
+    def start(self) -> None:
+        raise RuntimeError("puppet is installed, not started: tests run `puppet apply` themselves")
+
+    def stop(self) -> None:
+        pass
+
+
 SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis, "activemq": ActiveMQ,
-                                      "haproxy": HAProxy}
+                                      "haproxy": HAProxy, "puppet": Puppet}
 DEFAULT_SERVICES = ("postgres", "redis")  # `run`, `ensure-installed` and running() without names
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # become SystemExit; SIGINT: KeyboardInterrupt
 

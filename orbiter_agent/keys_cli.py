@@ -1,4 +1,8 @@
-"""`orbiter-agent keygen`: make an agent's (or the control plane's) Ed25519 key pair.
+"""`orbiter-agent`: `keygen` makes a key pair; `run` starts the agent (see daemon.py).
+
+    orbiter-agent run --config /etc/orbiter-agent/agent.toml
+
+`keygen` makes an agent's (or the control plane's) Ed25519 key pair:
 
     orbiter-agent keygen --out /etc/orbiter-agent/keys [--name web-01.example.test]
 
@@ -10,6 +14,8 @@ An existing key is never overwritten: delete it first if you mean to replace it.
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -33,13 +39,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     keygen_parser.add_argument(
         "--name", help="certname (or 'control-plane'); default: this host's FQDN"
     )
+    run_parser = commands.add_parser("run", help="run the agent until SIGTERM")
+    run_parser.add_argument("--config", required=True, help="the agent's TOML file")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.config)
     name = args.name if args.name is not None else socket.getfqdn().lower()
     try:
         check_sender(name, field="--name")
     except ProtocolError as exc:
         parser.error(exc.message)
     return keygen(args.out, name)
+
+
+def run(config_path: str) -> int:
+    """Run the agent: 0 after SIGTERM/SIGINT, 2 for a configuration error."""
+    from orbiter_agent.config import ConfigError, load_config  # keygen needs no STOMP client
+    from orbiter_agent.daemon import Agent, log
+
+    class JsonLines(logging.Handler):  # libraries' warnings as our JSON lines too
+        def emit(self, record: logging.LogRecord) -> None:
+            log(
+                "library_log",
+                logger=record.name,
+                level=record.levelname,
+                message=record.getMessage(),
+            )
+
+    logging.basicConfig(level=logging.WARNING, handlers=[JsonLines()])
+    logging.getLogger("stomp.py").setLevel(logging.ERROR)  # "could not connect": connect_failed
+    try:
+        agent = Agent(load_config(config_path))
+    except ConfigError as exc:
+        log("config_invalid", path=config_path, error=str(exc))
+        return 2
+    except OSError as exc:  # e.g. the state directory cannot be created
+        log("startup_failed", error=f"{exc.filename}: {exc.strerror}")
+        return 1
+    signal.signal(signal.SIGTERM, agent.stop)
+    signal.signal(signal.SIGINT, agent.stop)
+    return agent.run_forever()
 
 
 def keygen(out: Path, name: str) -> int:

@@ -31,20 +31,22 @@ def agent_keyring() -> KeyRing:
 
 
 def reply_to_result(envelope) -> ConvergeResult:
-    """What a puppet.run reply means for the engine. A failed run is never permanent:
-    resource failures and transient errors both cost one attempt."""
+    """What a puppet.run reply (orbiter_agent.puppet.RunResult) means for the engine. A failed
+    run is never permanent: resource failures and transient errors both cost one attempt."""
     result = envelope.result or {}
-    summary = {k: result[k] for k in ("exit_code", "kind", "changed", "failed", "out_of_sync", "total",
-                                      "duration_s", "puppet_version") if k in result}
-    if isinstance(result.get("summary"), dict):
-        summary.update(result["summary"])
+    summary = {k: result[k] for k in ("status", "kind", "exit_code", "changed", "noop", "duration_s",
+                                      "puppet_time_s", "puppet_version", "report_status") if k in result}
+    if isinstance(result.get("resources"), dict):
+        summary["resources"] = result["resources"]
+    logs = [f"{entry.get('level', '')}: {entry.get('message', '')}" for entry in result.get("logs") or []
+            if isinstance(entry, dict)]
     return ConvergeResult(
         request_id=envelope.in_reply_to,
         ok=bool(result.get("ok")),
         permanent=False,
-        message=str(result.get("error") or result.get("message") or result.get("kind") or "")[:500],
+        message=str(result.get("message") or result.get("error") or result.get("kind") or "")[:500],
         summary=summary,
-        log_tail=str(result.get("log_tail") or result.get("output") or "")[-4000:],
+        log_tail=("\n".join(logs) + "\n" + str(result.get("output_tail") or ""))[-4000:].strip(),
         certname=envelope.sender,
     )
 

@@ -1,0 +1,284 @@
+"""The agent's configuration: one TOML file, checked strictly when it is loaded.
+
+    certname = "web-01.example.test"
+    brokers = ["stomp://mq1.example.test:61613", "stomp://mq2.example.test:61613"]
+    username = "orbiter-agent"
+    password_file = "/etc/orbiter-agent/stomp.password"     # or: password = "..."
+    private_key = "/etc/orbiter-agent/keys/web-01.example.test.key"
+    control_plane_public_key = "/etc/orbiter-agent/keys/control-plane.pub"
+    state_dir = "/var/lib/orbiter-agent"
+    heartbeat_ms = 10000
+    packages = ["shop-api"]                                  # versions reported by `facts`
+
+    [tls]                                                    # optional; all three paths
+    ca_file = "/etc/orbiter-agent/tls/ca.pem"
+    cert_file = "/etc/orbiter-agent/tls/agent.pem"
+    key_file = "/etc/orbiter-agent/tls/agent.key"
+
+    [puppet]                                                 # optional; defaults shown
+    command = ["puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes"]
+    lock_timeout_s = 300
+    publicdir = "/var/cache/puppet/public"
+    vardir = "/var/cache/puppet"
+
+Relative paths are taken from the file's directory. With [tls], every broker connection
+uses TLS and checks the broker's certificate against ca_file. Every refusal is a
+`ConfigError` naming the key and saying what is allowed; the key files are read at load
+time, so a bad key stops the agent before it connects.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orbiter_agent.keys import KeyRing, load_private_key, parse_public_key
+from orbiter_agent.schema import CONTROL_PLANE, ProtocolError, check_sender, is_int
+
+DEFAULT_PUPPET_COMMAND = ("puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes")
+REPLY_QUEUE = "/queue/orbiter.replies"
+BROADCAST_TOPIC = "/topic/orbiter.all"
+
+PACKAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]{0,127}")
+
+_TOP = {
+    "certname",
+    "brokers",
+    "username",
+    "password",
+    "password_file",
+    "tls",
+    "private_key",
+    "control_plane_public_key",
+    "state_dir",
+    "heartbeat_ms",
+    "packages",
+    "puppet",
+}
+_TLS = {"ca_file", "cert_file", "key_file"}
+_PUPPET = {"command", "lock_timeout_s", "publicdir", "vardir"}
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message names the key at fault."""
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
+class PuppetConfig:
+    command: tuple[str, ...] = DEFAULT_PUPPET_COMMAND
+    lock_timeout_s: float = 300.0
+    publicdir: Path = Path("/var/cache/puppet/public")
+    vardir: Path = Path("/var/cache/puppet")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    certname: str
+    brokers: tuple[tuple[str, int], ...]
+    private_key: Path
+    control_plane_public_key: Path
+    state_dir: Path
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: TlsConfig | None = None
+    heartbeat_ms: int = 10000
+    packages: tuple[str, ...] = ()
+    puppet: PuppetConfig = PuppetConfig()
+
+    @property
+    def request_queue(self) -> str:
+        return f"/queue/orbiter.agent.{self.certname}"
+
+    @property
+    def reply_queue(self) -> str:
+        return REPLY_QUEUE
+
+    @property
+    def broadcast_topic(self) -> str:
+        return BROADCAST_TOPIC
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        try:
+            return load_private_key(self.private_key)
+        except ProtocolError as exc:
+            raise ConfigError(f"private_key: {exc.message}") from exc
+
+    def key_ring(self) -> KeyRing:
+        """The control plane's key: the only signature this agent believes."""
+        path = self.control_plane_public_key
+        try:
+            key = parse_public_key(path.read_bytes(), source=str(path))
+        except OSError as exc:
+            raise ConfigError(
+                f"control_plane_public_key: cannot read {path}: {exc.strerror}"
+            ) from exc
+        except ProtocolError as exc:
+            raise ConfigError(f"control_plane_public_key: {exc.message}") from exc
+        return KeyRing({CONTROL_PLANE: key})
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read and check `path`; raise ConfigError with the first problem found."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    config = parse_config(data, base=Path(path).parent)
+    config.signing_key()
+    config.key_ring()
+    return config
+
+
+def parse_config(data: dict[str, Any], *, base: Path = Path(".")) -> AgentConfig:
+    """Check a parsed TOML document; relative paths are taken from `base`."""
+    _only(data, _TOP, "")
+    try:
+        certname = check_sender(_get(data, "certname", str), field="certname")
+    except ProtocolError as exc:
+        raise ConfigError(exc.message) from exc
+    password = _opt(data, "password", str)
+    password_file = _opt(data, "password_file", str)
+    if password is not None and password_file is not None:
+        raise ConfigError("password and password_file: give one of them, not both")
+    if password_file is not None:
+        password = _read_password(_path(base, password_file))
+    puppet = _opt(data, "puppet", dict) or {}
+    tls = _opt(data, "tls", dict)
+    return AgentConfig(
+        certname=certname,
+        brokers=_brokers(data.get("brokers")),
+        username=_opt(data, "username", str),
+        password=password,
+        tls=_tls(tls, base) if tls is not None else None,
+        private_key=_path(base, _get(data, "private_key", str)),
+        control_plane_public_key=_path(base, _get(data, "control_plane_public_key", str)),
+        state_dir=_path(base, _get(data, "state_dir", str)),
+        heartbeat_ms=_heartbeat(data.get("heartbeat_ms", 10000)),
+        packages=_packages(data.get("packages", [])),
+        puppet=_puppet(puppet, base),
+    )
+
+
+def _only(table: dict[str, Any], allowed: set[str], prefix: str) -> None:
+    for key in sorted(table.keys() - allowed):
+        raise ConfigError(f"{prefix}{key} is not a setting; allowed: {', '.join(sorted(allowed))}")
+
+
+def _get(table: dict[str, Any], key: str, kind: type, prefix: str = "") -> Any:
+    if key not in table:
+        raise ConfigError(f"{prefix}{key} is required")
+    return _opt(table, key, kind, prefix)
+
+
+def _opt(table: dict[str, Any], key: str, kind: type, prefix: str = "") -> Any:
+    value = table.get(key)
+    if value is None or isinstance(value, kind):
+        if kind is str and value == "":
+            raise ConfigError(f"{prefix}{key} must not be empty")
+        return value
+    what = f"a table ([{prefix}{key}])" if kind is dict else "a string"
+    raise ConfigError(f"{prefix}{key} must be {what}, got {type(value).__name__}")
+
+
+def _path(base: Path, value: str) -> Path:
+    return base / Path(value).expanduser()
+
+
+def _strings(value: Any, name: str, *, allow_empty: bool) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{name} must be a list of non-empty strings")
+    if not value and not allow_empty:
+        raise ConfigError(f"{name} must not be empty")
+    return value
+
+
+def _packages(value: Any) -> tuple[str, ...]:
+    names = _strings(value, "packages", allow_empty=True)
+    for i, name in enumerate(names):
+        if not PACKAGE_RE.fullmatch(name):
+            raise ConfigError(
+                f"packages[{i}] must be a package name (A-Z a-z 0-9 + . _ -), got {name!r}"
+            )
+    return tuple(names)
+
+
+def _brokers(value: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("brokers must be a non-empty list of stomp://host:port (failover order)")
+    return tuple(_broker(url, i) for i, url in enumerate(value))
+
+
+def _broker(url: Any, i: int) -> tuple[str, int]:
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+        extra = parts.path not in ("", "/") or parts.query or parts.fragment or parts.username
+        if parts.scheme == "stomp" and host and port and not extra:
+            return host, port
+    except (AttributeError, TypeError, ValueError):  # not a string, or a bad port
+        pass
+    raise ConfigError(f"brokers[{i}] must look like stomp://host:61613, got {url!r}")
+
+
+def _tls(table: dict[str, Any], base: Path) -> TlsConfig:
+    _only(table, _TLS, "tls.")
+    paths = {k: _path(base, _get(table, k, str, "tls.")) for k in sorted(_TLS)}
+    for key, path in paths.items():
+        if not path.is_file():
+            raise ConfigError(f"tls.{key}: no such file {path}")
+    return TlsConfig(**paths)
+
+
+def _puppet(table: dict[str, Any], base: Path) -> PuppetConfig:
+    _only(table, _PUPPET, "puppet.")
+    command = table.get("command", list(DEFAULT_PUPPET_COMMAND))
+    dirs = {
+        k: _opt(table, k, str, "puppet.") or str(getattr(PuppetConfig, k))
+        for k in ("publicdir", "vardir")
+    }
+    return PuppetConfig(
+        command=tuple(_strings(command, "puppet.command", allow_empty=False)),
+        lock_timeout_s=_seconds(table.get("lock_timeout_s", 300), "puppet.lock_timeout_s"),
+        publicdir=_path(base, dirs["publicdir"]),
+        vardir=_path(base, dirs["vardir"]),
+    )
+
+
+def _heartbeat(value: Any) -> int:
+    if not is_int(value) or not (value == 0 or 1000 <= value <= 600_000):
+        raise ConfigError(
+            f"heartbeat_ms must be 0 (off) or an integer from 1000 to 600000, got {value!r}"
+        )
+    return value
+
+
+def _seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
+        raise ConfigError(f"{name} must be a number of seconds from 0 to 86400, got {value!r}")
+    return float(value)
+
+
+def _read_password(path: Path) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"password_file: cannot read {path}: {exc.strerror}") from exc
+    if not text:
+        raise ConfigError(f"password_file: {path} is empty")
+    return text
