@@ -169,6 +169,10 @@ ORBITER_STOMP_PASSWORD = _env("ORBITER_STOMP_PASSWORD") or (
 # The control plane's Ed25519 private key (PEM, mode 0600): it signs every agent request.
 ORBITER_SIGNING_KEY_FILE = _env("ORBITER_SIGNING_KEY_FILE", str(DATA_DIR / "control-plane.key"))
 
+# A header a fronting TLS proxy sets to the client certificate's CN; when it names the node
+# asked for, the ENC answers without the token.
+ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
+
 # --- Engine ---------------------------------------------------------------------------
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.

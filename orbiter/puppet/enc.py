@@ -10,7 +10,7 @@ Puppet (a server with `node_terminus = exec`, or masterless `puppet apply
     environment: production       # only when the Orbiter environment sets one
     parameters:
       orbiter_environment: production
-      orbiter_pins:
+      orbiter_pins:               # by package name, for `package { 'shop-api': ensure => ... }`
         shop-api: 1.1.0-1
 
 Only pinned applications appear: a host whose turn has not come keeps the version it is
@@ -22,8 +22,13 @@ import re
 import yaml
 
 from orbiter.catalog.models import Application, Host, Pin
-from orbiter.common.errors import NotFound
+from orbiter.common.errors import NotFound, OrbiterError
 from orbiter.common.validators import certname as valid_certname
+
+
+class NotEnrolled(OrbiterError):
+    pass
+
 
 _PUPPET_CLASS = re.compile(r"^[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*$")
 
@@ -37,6 +42,8 @@ def node_classification(certname: str) -> dict:
     host = Host.objects.select_related("environment").filter(certname=certname).first()
     if host is None:
         raise NotFound(f"no host {certname!r} is known to Orbiter")
+    if not host.agent_public_key:
+        raise NotEnrolled(f"host {certname!r} has no enrolled agent; enroll it first (orbiter agents token)")
     pins = list(Pin.objects.filter(host=host).select_related("application", "artifact").order_by("application__name"))
     node = {
         "classes": {
@@ -45,7 +52,7 @@ def node_classification(certname: str) -> dict:
         },
         "parameters": {
             "orbiter_environment": host.environment.name,
-            "orbiter_pins": {pin.application.name: pin.artifact.label for pin in pins},
+            "orbiter_pins": {pin.application.package: pin.artifact.label for pin in pins},
         },
     }
     if host.environment.puppet_environment:

@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from orbiter.common.errors import NotFound, ValidationError
-from orbiter.puppet.enc import node_classification, render
+from orbiter.puppet.enc import NotEnrolled, node_classification, render
 
 
 class Command(BaseCommand):
@@ -15,6 +15,6 @@ class Command(BaseCommand):
     def handle(self, *args, certname, **options):
         try:
             self.stdout.write(render(node_classification(certname)), ending="")
-        except (NotFound, ValidationError) as error:
+        except (NotFound, NotEnrolled, ValidationError) as error:
             self.stderr.write(f"error: {error.message}")
             sys.exit(1)
