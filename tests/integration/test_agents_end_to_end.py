@@ -1,18 +1,21 @@
 """The whole path on real components: a Celery worker runs the engine, the agent driver
-sends signed puppet.run requests over ActiveMQ, real agents run real `puppet apply`, which
-asks Orbiter's ENC for the pinned version; `orbiter listen` records the signed replies.
-Two versions in turn: every host ends with the version it was pinned to."""
+sends signed puppet.run requests over ActiveMQ, real agents (one process per host, each
+with its own Puppet directories and certname) run real `puppet apply`, which asks
+Orbiter's ENC over HTTP for the pinned version; `orbiter listen` records the replies."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from lab.processes import Process, start_scheduler, start_worker
 from lab.services import ActiveMQ, started
+from orbiter.audit.models import Event
 from orbiter.catalog.agents import agent_enroll, enrollment_token_create
 from orbiter.catalog.models import Application
 from orbiter.converge.keys import signing_key_create
@@ -26,47 +29,9 @@ pytestmark = pytest.mark.integration
 
 MODULE = """class shop_api (String $version, String $package) {
   file { "%(root)s/${trusted['certname']}.version": ensure => file, content => "${package} ${version}\\n" }
+  exec { 'settle': command => '/bin/sleep %(sleep)s', refreshonly => true, subscribe => File["%(root)s/${trusted['certname']}.version"] }
 }
 """
-
-
-def require_tools():
-    import os
-
-    missing = [what for what, ok in (("ActiveMQ", ActiveMQ.installed()), ("puppet", shutil.which("puppet")))
-               if not ok]
-    if missing and os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{', '.join(missing)} required (ORBITER_REQUIRE_SERVICES=1) but not installed")
-    if missing:
-        pytest.skip(f"{', '.join(missing)} not installed: run the suite with ./lab/test")
-
-
-def agent_config(base: Path, certname: str, stomp_url: str, enc_script: Path, modulepath: Path) -> Path:
-    home = base / certname
-    pdirs = {k: home / "puppet" / k for k in ("conf", "var", "code", "log", "run", "public")}
-    keys = home / "keys"
-    keys.mkdir(parents=True)
-    private_pem, public = generate_keypair()
-    write_private_key(keys / "agent.key", private_pem)
-    (home / "public.b64").write_text(public)
-    command = ["puppet", "apply", "--certname", certname,
-               *[a for k, p in pdirs.items() for a in (f"--{k}dir", str(p))],
-               "--node_terminus=exec", f"--external_nodes={enc_script}", "--modulepath", str(modulepath),
-               "--detailed-exitcodes", "--color=false", str(modulepath / "site.pp")]  # fmt: skip
-    config = home / "agent.toml"
-    config.write_text("\n".join([
-        f'certname = "{certname}"',
-        f"brokers = {json.dumps([stomp_url])}",
-        'private_key = "keys/agent.key"',
-        'control_plane_public_key = "keys/control-plane.pub"',
-        'state_dir = "state"',
-        "heartbeat_ms = 2000",
-        "[puppet]",
-        f"command = {json.dumps(command)}",
-        f'publicdir = "{pdirs["public"]}"',
-        f'vardir = "{pdirs["var"]}"',
-    ]) + "\n")  # fmt: skip
-    return config
 
 
 def wait_for(condition, timeout, what):
@@ -78,77 +43,173 @@ def wait_for(condition, timeout, what):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def test_a_version_reaches_every_host_through_agents_and_puppet(live_env, live_server, settings, tmp_path):
-    require_tools()
-    with started(ActiveMQ(tmp_path / "amq")) as (amq,):
+class Stack:
+    """ActiveMQ, Orbiter's worker, beat and listener, and one real agent per host."""
+
+    def __init__(self, tmp_path, live_env, live_server, settings, amq, hosts: int, sleep: int):
+        self.tmp, self.amq = tmp_path, amq
         token = "enc-token-for-the-test"
         (tmp_path / "enc.token").write_text(token)
         settings.ORBITER_ENC_TOKEN = token  # the live server runs in this process
         signing_key = tmp_path / "control-plane.key"
         settings.ORBITER_SIGNING_KEY_FILE = str(signing_key)
-        control_plane_public = signing_key_create()
-        env = {**live_env, "ORBITER_BUS_URL": amq.url, "ORBITER_SIGNING_KEY_FILE": str(signing_key)}
+        self.control_plane_public = signing_key_create()
+        self.env = {**live_env, "ORBITER_BUS_URL": amq.url, "ORBITER_SIGNING_KEY_FILE": str(signing_key)}
+        self.root = tmp_path / "deployed"
+        self.root.mkdir()
+        modules = tmp_path / "modules"
+        (modules / "shop_api" / "manifests").mkdir(parents=True)
+        (modules / "shop_api" / "manifests" / "init.pp").write_text(MODULE % {"root": self.root, "sleep": sleep})
+        (modules / "site.pp").write_text("# the classes come from the ENC\n")
+        enc = tmp_path / "orbiter-enc"
+        enc.write_text(f"#!/bin/sh\nexec {sys.executable} -m orbiter_agent.enc --url {live_server.url} "
+                       f"--token-file {tmp_path / 'enc.token'} \"$1\"\n")
+        enc.chmod(0o755)
 
-        root = tmp_path / "deployed"
-        root.mkdir()
-        modulepath = tmp_path / "modules"
-        (modulepath / "shop_api" / "manifests").mkdir(parents=True)
-        (modulepath / "shop_api" / "manifests" / "init.pp").write_text(MODULE % {"root": root})
-        (modulepath / "site.pp").write_text("# the classes come from the ENC\n")
-        enc_script = tmp_path / "orbiter-enc"
-        enc_script.write_text(
-            f"#!/bin/sh\nexec {sys.executable} -m orbiter_agent.enc --url {live_server.url} "
-            f"--token-file {tmp_path / 'enc.token'} \"$1\"\n"
-        )
-        enc_script.chmod(0o755)
-
-        build_fleet(hosts=2, defaults={"batch_size": "2", "converge_timeout_s": 120, "retry_backoff_s": 1})
+        build_fleet(hosts=hosts, defaults={"converge_timeout_s": 60, "retry_backoff_s": 1, "max_attempts": 4})
         Application.objects.filter(name="shop-api").update(converge_driver="agent", converge_options={})
-        agents = []
-        for certname in (host(1), host(2)):
-            config = agent_config(tmp_path / "hosts", certname, amq.url, enc_script, modulepath)
-            write_public_key(config.parent / "keys" / "control-plane.pub", control_plane_public)
-            agent_enroll(certname=certname, public_key=(config.parent / "public.b64").read_text(),
-                         token=enrollment_token_create(certname=certname, actor="admin"))
-            agents.append(_start_agent(config, tmp_path / f"{certname}.agent.log"))
+        self.certnames = [host(n) for n in range(1, hosts + 1)]
+        self.commands, self.configs, self.agents = {}, {}, {}
+        for certname in self.certnames:
+            self._configure(certname, enc, modules)
+            self.start_agent(certname)
+        self.processes = [start_scheduler(self.env, tmp_path), start_worker(self.env, tmp_path, name="engine")]
+        self.listener = Process(["listen"], self.env, tmp_path / "listener.log")
+        self.listener.wait_for_log("listening for agent replies")
+        self.processes.append(self.listener)
 
-        processes = [start_scheduler(env, tmp_path), start_worker(env, tmp_path, name="engine")]
-        listener = Process(["listen"], env, tmp_path / "listener.log")
-        listener.wait_for_log("listening for agent replies")
-        processes.append(listener)
-        try:
-            for version in ("1.0.0-1", "1.1.0-1"):
-                pk = services.deployment_create(
-                    application="shop-api", environment="cert", version=version, actor="alice"
-                ).pk
-                done = wait_for(
-                    lambda pk=pk: Deployment.objects.filter(pk=pk, status__in=states.COMPLETED).first(),
-                    180, f"{version} to finish",
-                )
-                assert done.status == states.SUCCEEDED, (done.message, listener.tail(), _tail(agents))
-                for certname in (host(1), host(2)):
-                    assert (root / f"{certname}.version").read_text() == f"shop-api {version}\n"
-                hd = HostDeployment.objects.filter(deployment_id=pk).first()
-                assert hd.puppet["kind"] == "changed" and hd.puppet["exit_code"] == 2
-        finally:
-            for process in processes:
-                process.stop()
-            for agent in agents:
+    def _configure(self, certname, enc, modules):
+        home = self.tmp / "hosts" / certname
+        (home / "keys").mkdir(parents=True)
+        private_pem, public = generate_keypair()
+        write_private_key(home / "keys" / "agent.key", private_pem)
+        write_public_key(home / "keys" / "control-plane.pub", self.control_plane_public)
+        pdirs = {k: home / "puppet" / k for k in ("conf", "var", "code", "log", "run", "public")}
+        self.commands[certname] = [
+            "puppet", "apply", "--certname", certname, *[a for k, p in pdirs.items() for a in (f"--{k}dir", str(p))],
+            "--node_terminus=exec", f"--external_nodes={enc}", "--modulepath", str(modules),
+            "--detailed-exitcodes", "--color=false", str(modules / "site.pp"),
+        ]  # fmt: skip
+        self.configs[certname] = home / "agent.toml"
+        self.configs[certname].write_text("\n".join([
+            f'certname = "{certname}"', f"brokers = {json.dumps([self.amq.url])}",
+            'private_key = "keys/agent.key"', 'control_plane_public_key = "keys/control-plane.pub"',
+            'state_dir = "state"', "heartbeat_ms = 2000", "[puppet]",
+            f"command = {json.dumps(self.commands[certname])}",
+            f'publicdir = "{pdirs["public"]}"', f'vardir = "{pdirs["var"]}"',
+        ]) + "\n")  # fmt: skip
+        agent_enroll(certname=certname, public_key=public,
+                     token=enrollment_token_create(certname=certname, actor="admin"))
+
+    def start_agent(self, certname):
+        log = self.tmp / f"{certname}.agent.log"
+        before = log.read_bytes().count(b'"connected"') if log.exists() else 0
+        handle = open(log, "ab")  # noqa: SIM115 (the agent writes to it while it lives)
+        self.agents[certname] = subprocess.Popen(
+            [sys.executable, "-m", "orbiter_agent", "run", "--config", str(self.configs[certname])],
+            stdout=handle, stderr=handle, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        wait_for(lambda: log.read_bytes().count(b'"connected"') > before or self.agents[certname].poll() is not None,
+                 30, f"{certname}'s agent to connect")
+        assert self.agents[certname].poll() is None, log.read_text()
+
+    def version_on(self, certname) -> str:
+        path = self.root / f"{certname}.version"
+        return path.read_text().split()[1] if path.exists() else ""
+
+    def logs(self) -> str:
+        agents = "\n".join((self.tmp / f"{c}.agent.log").read_text()[-1200:] for c in self.certnames)
+        return f"listener:\n{self.listener.tail()}\nagents:\n{agents}"
+
+    def stop(self):
+        for process in self.processes:
+            process.stop()
+        for agent in self.agents.values():
+            if agent.poll() is None:
                 agent.terminate()
                 agent.wait(60)
+        for state in (self.tmp / "hosts").glob("*/state/puppet.pid"):  # a run a killed agent left behind
+            try:
+                os.killpg(int(state.read_text().split()[0]), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
 
 
-def _start_agent(config: Path, log: Path):
-    import subprocess
+@pytest.fixture
+def stack_factory(live_env, live_server, settings, tmp_path):
+    missing = [w for w, ok in (("ActiveMQ", ActiveMQ.installed()), ("puppet", shutil.which("puppet"))) if not ok]
+    if missing:
+        if os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{', '.join(missing)} required (ORBITER_REQUIRE_SERVICES=1) but not installed")
+        pytest.skip(f"{', '.join(missing)} not installed: run the suite with ./lab/test")
+    stacks = []
+    with started(ActiveMQ(tmp_path / "amq")) as (amq,):
+        def make(hosts, sleep=0):
+            stacks.append(Stack(tmp_path, live_env, live_server, settings, amq, hosts, sleep))
+            return stacks[-1]
 
-    handle = open(log, "ab")  # noqa: SIM115 (the agent writes to it until the test ends)
-    process = subprocess.Popen([sys.executable, "-m", "orbiter_agent", "run", "--config", str(config)],
-                               stdout=handle, stderr=handle, stdin=subprocess.DEVNULL)
-    process.log_path = log
-    wait_for(lambda: b'"connected"' in log.read_bytes() or process.poll() is not None, 30, "the agent to connect")
-    assert process.poll() is None, log.read_text()
-    return process
+        try:
+            yield make
+        finally:
+            for stack in stacks:
+                stack.stop()
 
 
-def _tail(agents) -> str:
-    return "\n".join(Path(a.log_path).read_text()[-1500:] for a in agents)
+def deploy(version, strategy):
+    return services.deployment_create(application="shop-api", environment="cert", version=version,
+                                      actor="alice", strategy=strategy).pk
+
+
+def status(pk):
+    return Deployment.objects.get(pk=pk)
+
+
+def finish(stack, pk, timeout=180):
+    return wait_for(lambda: Deployment.objects.filter(pk=pk, status__in=states.COMPLETED).first(), timeout,
+                    f"deployment #{pk} to finish\n{stack.logs()}")
+
+
+def test_a_version_reaches_every_host_through_agents_and_puppet(stack_factory):
+    stack = stack_factory(hosts=2)
+    for version in ("1.0.0-1", "1.1.0-1"):
+        pk = deploy(version, {"batch_size": "2"})
+        done = finish(stack, pk)
+
+        assert done.status == states.SUCCEEDED, (done.message, stack.logs())
+        assert [stack.version_on(c) for c in stack.certnames] == [version, version]
+        hd = HostDeployment.objects.filter(deployment_id=pk).first()
+        assert hd.puppet["kind"] == "changed" and hd.puppet["exit_code"] == 2
+
+
+def test_a_rollout_rides_out_a_broker_restart_and_an_agent_killed_mid_run(stack_factory):
+    stack = stack_factory(hosts=3, sleep=4)  # each changing run sleeps 4 s: time to kill it
+    assert finish(stack, deploy("1.0.0-1", {"batch_size": "3"})).status == states.SUCCEEDED
+
+    pk = deploy("1.1.0-1", {"batch_size": "1", "pause_between_batches": "until-resumed"})
+    wait_for(lambda: status(pk).status == states.PAUSED, 120, f"the first batch\n{stack.logs()}")
+    first, second, third = stack.certnames
+
+    # Puppet runs on its own on a host whose turn has not come: it keeps its version.
+    subprocess.run(stack.commands[third], check=False, capture_output=True, timeout=120)
+    assert (stack.version_on(first), stack.version_on(third)) == ("1.1.0-1", "1.0.0-1")
+
+    stack.amq.restart()  # agents and the listener must reconnect by themselves
+    services.deployment_resume(deployment_id=pk, actor="alice")
+    converging = wait_for(lambda: HostDeployment.objects.filter(deployment_id=pk, host__certname=second,
+                                                                status=states.CONVERGING).first(), 60, "the second batch")
+    started_line = f'"event": "request", "id": "{converging.request_id}"'.encode()
+    wait_for(lambda: started_line in (stack.tmp / f"{second}.agent.log").read_bytes(), 60,
+             f"the second host's agent to start {converging.request_id}")
+    stack.agents[second].kill()  # SIGKILL mid-run
+    stack.agents[second].wait(10)
+    stack.start_agent(second)
+
+    wait_for(lambda: status(pk).status == states.PAUSED, 180, f"the second batch after the kill\n{stack.logs()}")
+    services.deployment_resume(deployment_id=pk, actor="alice")
+    done = finish(stack, pk)
+
+    assert done.status == states.SUCCEEDED, (done.message, stack.logs())
+    assert [stack.version_on(c) for c in stack.certnames] == ["1.1.0-1"] * 3
+    converged = {e.data["host"]: e.data["attempts"] for e in Event.objects.filter(deployment_id=pk, verb="host.verify")}
+    assert converged[second] >= 2, "the killed run must have cost an attempt"
+    assert converged[first] == converged[third] == 1
