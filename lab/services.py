@@ -205,7 +205,7 @@ class ActiveMQ(Service):
           dataDirectory="${{activemq.data}}" persistent="true" schedulerSupport="false">
     <persistenceAdapter><kahaDB directory="${{activemq.data}}/kahadb"/></persistenceAdapter>
     <transportConnectors>
-      <transportConnector name="stomp" uri="stomp://127.0.0.1:{port}?transport.hbGracePeriodMultiplier=1.5"/>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:{port}?transport.hbGracePeriodMultiplier=1.5{uri_options}"/>
     </transportConnectors>
   </broker>
 </beans>
@@ -221,6 +221,12 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         "java.base/java.security", "java.base/java.net", "java.base/java.lang", "java.base/java.util",
         "java.naming/javax.naming.spi", "java.rmi/sun.rmi.transport.tcp",
         "java.base/java.util.concurrent", "java.base/java.util.concurrent.atomic")]
+
+    def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
+                 max_connections: int | None = None):
+        """max_connections: the STOMP connector's maximumConnections (None: ActiveMQ's default, 1000)."""
+        super().__init__(lab_dir, port, timeout)
+        self.max_connections = max_connections
 
     @classmethod
     def installed(cls) -> bool:
@@ -240,7 +246,8 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         conf, data, tmp = self.dir / "conf", self.dir / "data", self.dir / "tmp"
         for d in (conf, data, tmp):
             d.mkdir(parents=True, exist_ok=True)
-        (conf / "activemq.xml").write_text(self.CONFIG.format(port=self.port))
+        uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
+        (conf / "activemq.xml").write_text(self.CONFIG.format(port=self.port, uri_options=uri_options))
         (conf / "log4j.properties").write_text(self.LOG4J)
         args = ["java", "-Xms64M", "-Xmx256M", "-Djava.awt.headless=true",
                 f"-Djava.io.tmpdir={tmp}", "--add-reads=java.xml=java.logging", *self.JAVA_OPENS,

@@ -2,7 +2,8 @@
 
 A listener thread only queues what arrives; the main thread answers one message at a time:
 
-1. `decode_and_verify` it (the control plane's key, the replay store);
+1. `decode_and_verify` it (the control plane's key, the replay store, this certname as
+   the recipient: a request targeted at another host is refused, never run or answered);
 2. `remember(id, expires_at, None)` before running, so a crash never runs it twice;
 3. run the action, encode the signed reply and `remember` it with the reply (a request
    redelivered after a lost connection is answered from the store);
@@ -11,19 +12,18 @@ A listener thread only queues what arrives; the main thread answers one message 
 A replayed id gets its stored reply or, if the agent died before it had one, an
 "interrupted" error: Puppet never runs twice for one request. A refused message is
 logged, answered if verified well enough to address a reply, and ACKed (a NACK would
-dead-letter it). Logs are JSON lines on stderr.
+dead-letter it). Unasked, the agent also sends a signed report of its facts (installed
+package versions, last run) to the same queue after each (re)connection and after each
+Puppet run, so the control plane learns what a host runs without polling it. Logs are
+JSON lines on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import random
-import sys
-import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import stomp
@@ -39,65 +39,17 @@ from orbiter_agent.protocol import (
     decode_and_verify,
     encode,
     make_reply,
+    make_report,
     sign,
 )
 from orbiter_agent.puppet import PuppetRunner
 from orbiter_agent.schema import parse_json_object
+from orbiter_agent.transport import PERSISTENT, REQUESTS, Inbound, Listener, connect, log
+
+__all__ = ["Agent", "Inbound", "log", "readable_request"]
 
 INTERRUPTED = "interrupted: the agent restarted during this request"
-REQUESTS, BROADCAST = "requests", "broadcast"  # our subscription ids
 BACKOFF_MAX_S = 30.0
-CONNECT_TIMEOUT_S = 10.0
-_TRANSPORT = dict(
-    prefer_localhost=False, try_loopback_connect=False, reconnect_sleep_initial=0, auto_decode=False
-)  # bodies stay bytes: the signature is over them
-_ONE_AT_A_TIME = {"activemq.prefetchSize": "1"}  # later requests wait on the broker, not here
-_REPLY_HEADERS = {"persistent": "true", "content-type": "application/json"}  # survive a restart
-_log_lock = threading.Lock()
-
-
-def log(event: str, **fields: Any) -> None:
-    """One JSON line per event on stderr."""
-    line = json.dumps({"ts": round(time.time(), 3), "event": event, **fields}, default=str)
-    with _log_lock:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-
-@dataclass(frozen=True)
-class Inbound:
-    generation: int  # which connection delivered it: an ACK is only valid on that one
-    subscription: str
-    ack_id: str | None
-    body: bytes
-
-
-class _Listener(stomp.ConnectionListener):
-    def __init__(self, inbox: queue.Queue[Inbound], generation: int) -> None:
-        self.inbox, self.generation = inbox, generation
-        self.settled = threading.Event()  # CONNECTED, RECEIPT, ERROR or the socket closed
-        self.lost = False
-        self.error: str | None = None
-
-    def on_connected(self, frame: Any) -> None:
-        self.settled.set()
-
-    on_receipt = on_connected
-
-    def on_error(self, frame: Any) -> None:
-        self.error = frame.headers.get("message") or "ERROR frame from the broker"
-        log("broker_error", error=self.error)
-        self.settled.set()
-
-    def on_disconnected(self) -> None:
-        self.lost = True
-        self.settled.set()
-
-    def on_message(self, frame: Any) -> None:
-        subscription = frame.headers.get("subscription", "")
-        ack_id = frame.headers.get("ack") if subscription == REQUESTS else None
-        body = frame.body if isinstance(frame.body, bytes) else str(frame.body).encode()
-        self.inbox.put(Inbound(self.generation, subscription, ack_id, body))
 
 
 class Agent:
@@ -110,10 +62,11 @@ class Agent:
         self.inbox: queue.Queue[Inbound] = queue.Queue()
         self.stopping = False
         self._conn: stomp.Connection12 | None = None
-        self._listener = _Listener(self.inbox, 0)  # of the current connection
+        self._listener = Listener(self.inbox, 0)  # of the current connection
         self._generation = 0
         self._backoff_s = 1.0
         self._next_attempt = 0.0
+        self._report_due = False  # Puppet ran: send a report once its reply is out
 
     def stop(self, *_: Any) -> None:
         """The SIGTERM handler: only a flag (the current request still finishes)."""
@@ -132,7 +85,8 @@ class Agent:
     # The steps: each returns whether it did work.
 
     def step_connect(self) -> bool:
-        """Connect (brokers in failover order) if not connected, backing off after failures."""
+        """Connect (brokers in failover order) if not connected, backing off after failures;
+        then report, since what was installed may have changed while we were away."""
         if self._conn is not None and not self._listener.lost:
             return False
         if self._conn is not None:
@@ -143,7 +97,7 @@ class Agent:
             return False
         self._generation += 1
         try:
-            self._conn = self._connect(self._generation)
+            self._conn, self._listener = connect(self.config, self.inbox, self._generation)
         except (StompException, OSError) as exc:
             delay = self._backoff_s * random.uniform(0.8, 1.0)  # noqa: S311 - jitter only
             log("connect_failed", error=str(exc) or type(exc).__name__, retry_in_s=round(delay, 1))
@@ -151,6 +105,7 @@ class Agent:
             self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
             return False
         self._backoff_s = 1.0
+        self.send_report("connected")
         return True
 
     def step_message(self, wait_s: float = 0.5) -> bool:
@@ -166,17 +121,9 @@ class Agent:
         except Exception as exc:  # noqa: BLE001 - a message that breaks the agent is dropped
             log("answer_failed", error=repr(exc))  # rather than redelivered forever
             reply = None
-        try:
-            if reply is not None:
-                self._conn.send(self.config.reply_queue, reply, headers=_REPLY_HEADERS)
-            if item.ack_id is not None:
-                self._conn.ack(item.ack_id)
-        except (StompException, OSError) as exc:
-            # Not ACKed: redelivered after the reconnection and answered from the store.
-            log("send_failed", error=str(exc) or type(exc).__name__)
-            with contextlib.suppress(Exception):
-                self._conn.transport.disconnect_socket()
-            self._listener.lost = True
+        # Not ACKed if sending fails: redelivered after the reconnection, answered from the store.
+        if self._transmit(reply, item.ack_id) and self._report_due:
+            self.send_report("puppet.run")
         return True
 
     def step_disconnect(self) -> bool:
@@ -187,10 +134,32 @@ class Agent:
         self._conn = None
         return True
 
+    def send_report(self, reason: str) -> bool:
+        """Send this host's facts unasked, signed, persistent; a failure costs only the
+        report (the next connection or run sends a fresh one)."""
+        self._report_due = False
+        try:
+            result = {"ok": True, "certname": self.config.certname, **self.runner.facts()}
+            report = make_report(result, sender=self.config.certname, now=time.time())
+            body = encode(sign(report, self.signing_key))
+        except Exception as exc:  # noqa: BLE001 - facts that cannot be read stop nothing else
+            log("report_failed", reason=reason, error=repr(exc))
+            return False
+        if not self._transmit(body, None):
+            return False
+        log("report", id=report.id, reason=reason, packages=result.get("packages"))
+        return True
+
     def answer(self, item: Inbound) -> bytes | None:
         """The encoded reply to one message, or None when it deserves none."""
         try:
-            request = decode_and_verify(item.body, keys=self.keys, now=time.time(), seen=self.store)
+            request = decode_and_verify(
+                item.body,
+                keys=self.keys,
+                now=time.time(),
+                seen=self.store,
+                recipient=self.config.certname,
+            )
             if request.kind != "request":
                 raise ProtocolError(Code.BAD_FIELD, "the agent accepts requests only", field="kind")
         except ProtocolError as exc:
@@ -202,6 +171,23 @@ class Agent:
         self.store.remember(request.id, request.expires_at, reply)
         log("reply", id=request.id, action=request.action, ok=result["ok"])
         return reply
+
+    def _transmit(self, body: bytes | None, ack_id: str | None) -> bool:
+        """Send `body` to the reply queue, then ACK `ack_id`; on failure drop the connection."""
+        if self._conn is None:
+            return False
+        try:
+            if body is not None:
+                self._conn.send(self.config.reply_queue, body, headers=PERSISTENT)
+            if ack_id is not None:
+                self._conn.ack(ack_id)
+        except (StompException, OSError) as exc:
+            log("send_failed", error=str(exc) or type(exc).__name__)
+            with contextlib.suppress(Exception):
+                self._conn.transport.disconnect_socket()
+            self._listener.lost = True
+            return False
+        return True
 
     def _refused(self, item: Inbound, exc: ProtocolError) -> bytes | None:
         if exc.code == Code.REPLAY and exc.envelope is not None:
@@ -216,7 +202,7 @@ class Agent:
             log("interrupted_answered", id=request.id, action=request.action)
             return reply
         timing = exc.code in (Code.EXPIRED, Code.ISSUED_IN_FUTURE)  # all else was verified
-        request = readable_request(item.body, self.keys) if timing else None
+        request = readable_request(item.body, self.keys, self.config.certname) if timing else None
         code, request_id = exc.code.value, request.id if request else None
         log("refused", code=code, field=exc.field, error=exc.message, id=request_id)
         if request is None:
@@ -236,6 +222,7 @@ class Agent:
                 )
                 return {"ok": False, "transient": False, "error": error}
             params = request.params or {}
+            self._report_due = True  # whatever the run did, versions may have changed
             result = self.runner.run(params["noop"], params["tags"], params["timeout_s"])
             log("puppet_run", id=request.id, kind=result.kind, exit_code=result.exit_code)
             return result.to_dict()
@@ -256,43 +243,12 @@ class Agent:
             short = {k: v for k, v in result.items() if k not in ("logs", "output_tail")}
             return signed({**short, "truncated": True})
 
-    def _connect(self, generation: int) -> stomp.Connection12:
-        cfg, tls = self.config, self.config.tls
-        conn = stomp.Connection12(
-            list(cfg.brokers),  # one pass in failover order per attempt; we back off between
-            reconnect_attempts_max=len(cfg.brokers),
-            heartbeats=(cfg.heartbeat_ms, cfg.heartbeat_ms),
-            **_TRANSPORT,
-        )
-        if tls is not None:
-            conn.set_ssl(list(cfg.brokers), str(tls.key_file), str(tls.cert_file), str(tls.ca_file))
-        listener = _Listener(self.inbox, generation)
-        conn.set_listener("agent", listener)
-        try:
-            conn.connect(cfg.username, cfg.password, wait=False)
-            listener.settled.wait(CONNECT_TIMEOUT_S)
-            if not conn.is_connected() or listener.lost or listener.error:
-                raise ConnectionError(listener.error or "no CONNECTED frame from the broker")
-            conn.subscribe(cfg.request_queue, REQUESTS, "client-individual", _ONE_AT_A_TIME)
-            listener.settled.clear()  # the broker handles frames in order: one receipt is enough
-            conn.subscribe(cfg.broadcast_topic, BROADCAST, "auto", {"receipt": "subscribed"})
-            if not listener.settled.wait(CONNECT_TIMEOUT_S) or listener.lost:
-                raise ConnectionError("no RECEIPT for SUBSCRIBE from the broker")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                conn.transport.disconnect_socket()
-            raise
-        self._listener = listener
-        host, port = conn.transport.current_host_and_port or ("?", 0)
-        log("connected", broker=f"{host}:{port}", queue=cfg.request_queue)
-        return conn
 
-
-def readable_request(data: bytes, keys: KeyRing) -> Envelope | None:
+def readable_request(data: bytes, keys: KeyRing, recipient: str | None = None) -> Envelope | None:
     """The request in `data` if all but its times check out: enough to address a signed
     error reply to, for a request refused as expired or issued in the future."""
     try:
         issued_at = parse_json_object(data)["issued_at"]
-        return decode_and_verify(data, keys=keys, now=float(issued_at))
+        return decode_and_verify(data, keys=keys, now=float(issued_at), recipient=recipient)
     except (ProtocolError, KeyError, TypeError, ValueError, OverflowError):
         return None

@@ -1,22 +1,30 @@
-"""The envelope: its fields, their rules, and the canonical bytes that are signed.
+"""The envelope: its fields, their rules, the canonical bytes that are signed, and the
+check of a received signature.
 
 `orbiter_agent.protocol` describes the wire format and is what callers import.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from cryptography.exceptions import InvalidSignature
+
+from orbiter_agent.keys import KeyRing
 from orbiter_agent.schema import (
     MAX_TTL_S,
     PROTOCOL_VERSION,
     Code,
     ProtocolError,
     check_id,
+    check_report,
     check_sender,
+    check_target,
     is_int,
     is_number,
     shown,
@@ -25,18 +33,21 @@ from orbiter_agent.schema import (
     validate_result,
 )
 
-Kind = Literal["request", "reply"]
+Kind = Literal["request", "reply", "report"]
 
 _COMMON = {"version", "id", "kind", "action", "sender", "issued_at", "expires_at", "signature"}
 FIELDS: dict[str, frozenset[str]] = {
-    "request": frozenset(_COMMON | {"params"}),
+    "request": frozenset(_COMMON | {"target", "params"}),
     "reply": frozenset(_COMMON | {"result", "in_reply_to"}),
+    "report": frozenset(_COMMON | {"result"}),
 }
+_KINDS = "'request', 'reply' or 'report'"
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """One message. A request carries `params`; a reply carries `result` and `in_reply_to`."""
+    """One message. A request carries `target` and `params`; a reply carries `result` and
+    `in_reply_to`; a report (an agent's unasked facts) carries `result` only."""
 
     version: int
     id: str
@@ -45,13 +56,14 @@ class Envelope:
     sender: str
     issued_at: float
     expires_at: float
+    target: str | None = None
     params: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     in_reply_to: str | None = None
     signature: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object for this kind of message (fields of the other kind left out)."""
+        """The JSON object for this kind of message (fields of the other kinds left out)."""
         return {k: v for k, v in asdict(self).items() if k in FIELDS[self.kind]}
 
 
@@ -84,7 +96,7 @@ def from_object(obj: dict[str, Any]) -> Envelope:
     kind = obj.get("kind")
     if kind not in FIELDS:
         raise ProtocolError(
-            Code.BAD_FIELD, f"kind must be 'request' or 'reply', got {shown(kind)}", field="kind"
+            Code.BAD_FIELD, f"kind must be {_KINDS}, got {shown(kind)}", field="kind"
         )
     expected = FIELDS[kind]
     for name in sorted(expected - obj.keys()):
@@ -125,11 +137,51 @@ def checked(env: Envelope) -> Envelope:
             field="expires_at",
         )
     if env.kind == "request":
-        return replace(env, params=validate_params(env.action, env.params))
+        params = validate_params(env.action, env.params)
+        check_target(env.target, env.action)
+        return replace(env, params=params)
     if env.kind == "reply":
         check_id(env.in_reply_to, field="in_reply_to")
         validate_result(env.result)
         return env
+    if env.kind == "report":
+        check_report(env.sender, env.action)
+        validate_result(env.result)
+        return env
     raise ProtocolError(
-        Code.BAD_FIELD, f"kind must be 'request' or 'reply', got {shown(env.kind)}", field="kind"
+        Code.BAD_FIELD, f"kind must be {_KINDS}, got {shown(env.kind)}", field="kind"
     )
+
+
+def verify_signature(obj: dict[str, Any], keys: KeyRing) -> None:
+    """Check `obj`'s signature with its sender's key, reading nothing else of it: a forger
+    must not get any other field parsed."""
+    signature = obj.get("signature")
+    if signature is None or signature == "":
+        raise ProtocolError(Code.UNSIGNED, "message has no signature", field="signature")
+    if "sender" not in obj:
+        raise ProtocolError(Code.MISSING_FIELD, "message has no sender", field="sender")
+    sender = check_sender(obj["sender"])
+    key = keys.get(sender)
+    if key is None:
+        raise ProtocolError(
+            Code.UNKNOWN_SENDER, f"no public key for sender {sender!r}", field="sender"
+        )
+    try:
+        raw = base64.b64decode(signature, validate=True) if isinstance(signature, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 64:
+        raise ProtocolError(
+            Code.BAD_SIGNATURE,
+            "signature must be 64 bytes of Ed25519 in base64",
+            field="signature",
+        )
+    try:
+        key.verify(raw, canonical(obj))
+    except (InvalidSignature, ProtocolError) as exc:
+        raise ProtocolError(
+            Code.BAD_SIGNATURE,
+            f"signature does not match the message from {sender!r}",
+            field="signature",
+        ) from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import stat
 from collections.abc import Iterator, Mapping
@@ -46,6 +47,13 @@ def generate_keypair() -> tuple[bytes, str]:
 def public_key_b64(key: Ed25519PublicKey) -> str:
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode("ascii")
+
+
+def fingerprint(key: Ed25519PublicKey) -> str:
+    """`SHA256:` + unpadded base64 of the raw key's SHA-256, as the control plane shows it:
+    an admin approves a pending key by comparing this string read on the host."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode("ascii").rstrip("=")
 
 
 def write_private_key(path: str | os.PathLike[str], pem: bytes) -> None:

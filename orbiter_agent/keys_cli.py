@@ -1,4 +1,5 @@
-"""`orbiter-agent`: `keygen` makes a key pair; `run` starts the agent (see daemon.py).
+"""`orbiter-agent`: `keygen` makes a key pair; `enroll` offers it to Orbiter (see
+enroll.py); `run` starts the agent (see daemon.py).
 
     orbiter-agent run --config /etc/orbiter-agent/agent.toml
 
@@ -7,7 +8,8 @@
     orbiter-agent keygen --out /etc/orbiter-agent/keys [--name web-01.example.test]
 
 writes `<name>.key` (mode 0600, stays on the host) and `<name>.pub` (goes to the other
-side's key directory). The name defaults to this host's FQDN, as Puppet's certname does.
+side's key directory), and prints the key's fingerprint, the string an admin compares
+before trusting it. The name defaults to this host's FQDN, as Puppet's certname does.
 An existing key is never overwritten: delete it first if you mean to replace it.
 """
 
@@ -24,7 +26,9 @@ from pathlib import Path
 from orbiter_agent.keys import (
     PRIVATE_SUFFIX,
     PUBLIC_SUFFIX,
+    fingerprint,
     generate_keypair,
+    parse_public_key,
     write_private_key,
     write_public_key,
 )
@@ -41,9 +45,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     run_parser = commands.add_parser("run", help="run the agent until SIGTERM")
     run_parser.add_argument("--config", required=True, help="the agent's TOML file")
+    enroll_parser = commands.add_parser("enroll", help="offer this agent's public key to Orbiter")
+    enroll_parser.add_argument("--config", required=True, help="the agent's TOML file")
+    enroll_parser.add_argument("--url", required=True, help="Orbiter's base URL")
+    token = enroll_parser.add_mutually_exclusive_group()
+    token.add_argument("--token", help="one-time enrollment token (visible in ps: prefer a file)")
+    token.add_argument("--token-file", help="file holding the one-time enrollment token")
+    enroll_parser.add_argument("--ca-file", help="CA bundle for Orbiter's https certificate")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.config)
+    if args.command == "enroll":
+        from orbiter_agent.enroll import enroll
+
+        return enroll(
+            args.config,
+            args.url,
+            token=args.token,
+            token_file=args.token_file,
+            ca_file=args.ca_file,
+        )
     name = args.name if args.name is not None else socket.getfqdn().lower()
     try:
         check_sender(name, field="--name")
@@ -107,6 +128,7 @@ def keygen(out: Path, name: str) -> int:
     print(f"wrote {private_path} (mode 0600, keep it on this host)")
     print(f"wrote {public_path}: copy it to the other side's key directory")
     print(f"public key: {public_b64}")
+    print(f"fingerprint: {fingerprint(parse_public_key(public_b64.encode()))}")
     return 0
 
 

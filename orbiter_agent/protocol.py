@@ -9,11 +9,28 @@ One STOMP message body is one UTF-8 JSON object (at most 64 KiB). A request:
     {"action":"puppet.run","expires_at":1767225900.0,"id":"6f1c2a0e-9b7d-4c1e-8f3a-2d5b9e7c4a10",
      "issued_at":1767225600.0,"kind":"request",
      "params":{"noop":false,"tags":["shop_api"],"timeout_s":1800},
-     "sender":"control-plane","signature":"<base64 of 64 bytes>","version":1}
+     "sender":"control-plane","signature":"<base64 of 64 bytes>",
+     "target":"web-01.example.test","version":1}
+
+`target` is the certname of the one host the request is for, or "*" for a broadcast on
+/topic/orbiter.all (never for puppet.run). It is signed: an agent refuses a request
+meant for another host (`wrong_target`) even when it arrives on its own queue, so
+someone with broker access cannot move a request from one host's queue to another's.
 
 A reply has `result` (an object with a boolean "ok") and `in_reply_to` (the request's
-id) instead of `params`, keeps the request's `action`, and is sent by the agent under
-its certname. Times are UTC epoch seconds.
+id) instead of `target` and `params`, keeps the request's `action`, and is sent by the
+agent under its certname. A report is what an agent sends unasked (when it connects and
+after each Puppet run): kind "report", action "facts", a `result` and no `in_reply_to`:
+
+    {"action":"facts","expires_at":1767229200.0,"id":"0d8e5b7a-1c2f-4e3d-9a6b-5f4c3b2a1e0d",
+     "issued_at":1767225600.0,"kind":"report",
+     "result":{"certname":"web-01.example.test","last_run":null,"ok":true,
+               "packages":{"puppet-agent":"7.23.0-1+deb12u1"}},
+     "sender":"web-01.example.test","signature":"<base64 of 64 bytes>","version":1}
+
+It is signed and verified like a reply (`decode_and_verify`, which refuses a report from
+"control-plane" or of another action); the receiver tells them apart by `kind`. Times
+are UTC epoch seconds.
 
 The signature is Ed25519 over the canonical form: the object without `signature`,
 serialised by `canonical()` (sorted keys, no spaces, UTF-8). `decode_and_verify`:
@@ -22,27 +39,32 @@ serialised by `canonical()` (sorted keys, no spaces, UTF-8). `decode_and_verify`
 2. reads `sender` and `signature` only to pick the key, and verifies the signature over
    the canonical form of what was received — nothing else is read before that;
 3. then checks version, the exact set of fields, each field, action and params;
-4. then time: issued no later than `now + max_skew_s`, not yet expired;
-5. then, given a `ReplayStore`, that the id was not seen before (the error then carries
+4. then, given the receiving agent's certname as `recipient`, a request's target;
+5. then time: issued no later than `now + max_skew_s`, not yet expired;
+6. then, given a `ReplayStore`, that the id was not seen before (the error then carries
    the verified envelope, so the agent can resend its stored reply).
 
 Because `version` is read only after the signature is verified, a future version must
-keep this signing form. The envelope does not name its target host: the agent trusts
-the queue it was delivered on for that.
+keep this signing form.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import uuid
 from dataclasses import replace
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from orbiter_agent.envelope import Envelope, canonical, checked, dumps, from_object
+from orbiter_agent.envelope import (
+    Envelope,
+    canonical,
+    checked,
+    dumps,
+    from_object,
+    verify_signature,
+)
 from orbiter_agent.keys import (
     KeyFileError,
     KeyRing,
@@ -55,12 +77,12 @@ from orbiter_agent.keys import (
 from orbiter_agent.replay import ReplayStore
 from orbiter_agent.schema import (
     ACTIONS,
+    BROADCAST,
     CONTROL_PLANE,
     MAX_TTL_S,
     PROTOCOL_VERSION,
     Code,
     ProtocolError,
-    check_sender,
     is_number,
     parse_json_object,
     shown,
@@ -70,6 +92,7 @@ from orbiter_agent.schema import (
 
 __all__ = [
     "ACTIONS",
+    "BROADCAST",
     "CONTROL_PLANE",
     "MAX_BYTES",
     "PROTOCOL_VERSION",
@@ -85,6 +108,7 @@ __all__ = [
     "generate_keypair",
     "load_private_key",
     "make_reply",
+    "make_report",
     "make_request",
     "parse_public_key",
     "sign",
@@ -94,24 +118,23 @@ __all__ = [
 
 MAX_BYTES = 64 * 1024
 REPLY_TTL_S = 600.0
+# A report is only a snapshot, but one that waits out a short control-plane outage on the
+# broker is still worth recording; the agent sends a fresh one at each (re)connection.
+REPORT_TTL_S = 3600.0
 
 
 def make_request(
     action: str,
     params: dict[str, Any],
     *,
+    target: str,
     sender: str,
     ttl_s: float,
     now: float,
     id: str | None = None,
 ) -> Envelope:
-    """A new, unsigned request; params are validated and their defaults filled in."""
-    if not is_number(ttl_s) or not 0 < ttl_s <= MAX_TTL_S:
-        raise ProtocolError(
-            Code.BAD_FIELD,
-            f"ttl_s must be a number of seconds in (0, {MAX_TTL_S}], got {shown(ttl_s)}",
-            field="ttl_s",
-        )
+    """A new, unsigned request for the host `target` (a certname, or BROADCAST for every
+    host; not for puppet.run); params are validated and their defaults filled in."""
     return checked(
         Envelope(
             version=PROTOCOL_VERSION,
@@ -120,10 +143,39 @@ def make_request(
             action=action,
             sender=sender,
             issued_at=float(now),
-            expires_at=float(now + ttl_s),
+            expires_at=float(now + _ttl(ttl_s)),
+            target=target,
             params=validate_params(action, params),
         )
     )
+
+
+def make_report(
+    result: dict[str, Any], *, sender: str, now: float, ttl_s: float = REPORT_TTL_S
+) -> Envelope:
+    """A new, unsigned report: an agent's facts (`{"ok": true, ...}`), sent unasked."""
+    return checked(
+        Envelope(
+            version=PROTOCOL_VERSION,
+            id=str(uuid.uuid4()),
+            kind="report",
+            action="facts",
+            sender=sender,
+            issued_at=float(now),
+            expires_at=float(now + _ttl(ttl_s)),
+            result=validate_result(result),
+        )
+    )
+
+
+def _ttl(ttl_s: float) -> float:
+    if not is_number(ttl_s) or not 0 < ttl_s <= MAX_TTL_S:
+        raise ProtocolError(
+            Code.BAD_FIELD,
+            f"ttl_s must be a number of seconds in (0, {MAX_TTL_S}], got {shown(ttl_s)}",
+            field="ttl_s",
+        )
+    return ttl_s
 
 
 def make_reply(
@@ -183,15 +235,27 @@ def decode_and_verify(
     max_skew_s: float = 60,
     max_bytes: int = MAX_BYTES,
     seen: ReplayStore | None = None,
+    recipient: str | None = None,
 ) -> Envelope:
-    """Parse and verify one received message; see the module docstring for the order."""
+    """Parse and verify one received message; see the module docstring for the order.
+
+    An agent passes its certname as `recipient`, so a request for another host is
+    refused (`wrong_target`) before its time or id is even looked at.
+    """
     if len(data) > max_bytes:
         raise ProtocolError(
             Code.TOO_LARGE, f"message is {len(data)} bytes; at most {max_bytes} are accepted"
         )
     obj = parse_json_object(data)
-    _verify_signature(obj, keys)
+    verify_signature(obj, keys)
     envelope = from_object(obj)
+    if recipient is not None and envelope.kind == "request":
+        if envelope.target not in (recipient, BROADCAST):
+            raise ProtocolError(
+                Code.WRONG_TARGET,
+                f"request is for {shown(envelope.target)}, not for this host {recipient!r}",
+                field="target",
+            )
     if envelope.issued_at > now + max_skew_s:
         raise ProtocolError(
             Code.ISSUED_IN_FUTURE,
@@ -213,35 +277,3 @@ def decode_and_verify(
             envelope=envelope,
         )
     return envelope
-
-
-def _verify_signature(obj: dict[str, Any], keys: KeyRing) -> None:
-    signature = obj.get("signature")
-    if signature is None or signature == "":
-        raise ProtocolError(Code.UNSIGNED, "message has no signature", field="signature")
-    if "sender" not in obj:
-        raise ProtocolError(Code.MISSING_FIELD, "message has no sender", field="sender")
-    sender = check_sender(obj["sender"])
-    key = keys.get(sender)
-    if key is None:
-        raise ProtocolError(
-            Code.UNKNOWN_SENDER, f"no public key for sender {sender!r}", field="sender"
-        )
-    try:
-        raw = base64.b64decode(signature, validate=True) if isinstance(signature, str) else b""
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 64:
-        raise ProtocolError(
-            Code.BAD_SIGNATURE,
-            "signature must be 64 bytes of Ed25519 in base64",
-            field="signature",
-        )
-    try:
-        key.verify(raw, canonical(obj))
-    except (InvalidSignature, ProtocolError) as exc:
-        raise ProtocolError(
-            Code.BAD_SIGNATURE,
-            f"signature does not match the message from {sender!r}",
-            field="signature",
-        ) from exc

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 PROTOCOL_VERSION = 1
 CONTROL_PLANE = "control-plane"
+BROADCAST = "*"  # the target of a request for every host, sent on /topic/orbiter.all
+REPORT_ACTION = "facts"  # the one thing an agent reports unasked
 
 SENDER_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}")
 ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -51,6 +53,7 @@ class Code(StrEnum):
     BAD_PARAMS = "bad_params"
     BAD_KEY = "bad_key"
     INSECURE_KEY_FILE = "insecure_key_file"
+    WRONG_TARGET = "wrong_target"
 
 
 class ProtocolError(Exception):
@@ -113,6 +116,38 @@ def check_sender(value: Any, field: str = "sender") -> str:
 
 def check_id(value: Any, field: str = "id") -> str:
     return check_name(value, ID_RE, field, "1-128 chars of A-Z a-z 0-9 . _ : -")
+
+
+def check_target(value: Any, action: str) -> str:
+    """A request's target: one host's certname, or BROADCAST for a request to every host.
+
+    `puppet.run` must name its host: a broadcast must never change every host at once.
+    """
+    if value != BROADCAST:
+        check_name(value, SENDER_RE, "target", f"a certname or {BROADCAST!r} (every host)")
+    elif action == "puppet.run":
+        raise ProtocolError(
+            Code.WRONG_TARGET,
+            f"puppet.run must target one host's certname, not {BROADCAST!r}",
+            field="target",
+        )
+    return value
+
+
+def check_report(sender: str, action: str) -> None:
+    """A report is an agent's own, unasked `facts`: never the control plane's, nothing else."""
+    if sender == CONTROL_PLANE:
+        raise ProtocolError(
+            Code.BAD_FIELD,
+            f"a report is sent by an agent under its certname, not by {CONTROL_PLANE!r}",
+            field="sender",
+        )
+    if action != REPORT_ACTION:
+        raise ProtocolError(
+            Code.BAD_FIELD,
+            f"a report's action must be {REPORT_ACTION!r}, got {shown(action)}",
+            field="action",
+        )
 
 
 def validate_action(action: Any) -> str:

@@ -9,6 +9,8 @@ import logging
 import signal
 import time
 
+from django.db import transaction
+
 from orbiter.bus.base import REPLIES, Bus, Message
 from orbiter.catalog.models import Host
 from orbiter.converge.base import ConvergeResult
@@ -68,15 +70,34 @@ class ReplyListener:
             log.warning("refused a reply: %s (%s)", error, error.code)
             message.ack()  # never NACK: ActiveMQ would dead-letter it; a refusal is final
             return
+        if envelope.action == "facts":  # a report (at start, after each run) or an answer to `facts`
+            self.record_facts(envelope.sender, envelope.result or {}, envelope.issued_at)
+            message.ack()
+            return
         if envelope.kind != "reply" or envelope.action != "puppet.run":
-            log.info("reply %s from %s (%s) not for the engine", envelope.in_reply_to, envelope.sender,
-                     envelope.action)
             Host.objects.filter(certname=envelope.sender).update(last_seen_at=_now())
             message.ack()
             return
         self.recorded += converge_results_record([reply_to_result(envelope)])
         Host.objects.filter(certname=envelope.sender).update(last_seen_at=_now())
         message.ack()
+
+    @staticmethod
+    def record_facts(certname: str, result: dict, issued_at: float) -> None:
+        """Keep what the agent says is installed (drift = pinned != installed, see
+        catalog.selectors.host_versions). Reports may arrive out of order through competing
+        listeners: an older one than what is stored changes nothing."""
+        packages = result.get("packages") if isinstance(result.get("packages"), dict) else {}
+        facts = {
+            "packages": {str(k)[:200]: (str(v)[:200] if v is not None else None) for k, v in packages.items()},
+            "last_run": result.get("last_run") if isinstance(result.get("last_run"), dict) else None,
+            "reported_at": issued_at,
+        }
+        with transaction.atomic():
+            host = Host.objects.select_for_update().filter(certname=certname).first()
+            if host is None or (host.facts or {}).get("reported_at", 0) > issued_at:
+                return
+            Host.objects.filter(pk=host.pk).update(facts=facts, last_seen_at=_now())
 
     def _verify(self, body: bytes):
         try:

@@ -34,9 +34,16 @@ class Party:
     def send(self, envelope: Envelope) -> bytes:
         return encode(sign(envelope, self.private_key))
 
-    def puppet_run(self, *, now: float = NOW, ttl_s: float = 300, **params: Any) -> Envelope:
+    def puppet_run(
+        self, *, now: float = NOW, ttl_s: float = 300, target: str = AGENT, **params: Any
+    ) -> Envelope:
         return make_request(
-            "puppet.run", {"noop": False, **params}, sender=self.name, ttl_s=ttl_s, now=now
+            "puppet.run",
+            {"noop": False, **params},
+            target=target,
+            sender=self.name,
+            ttl_s=ttl_s,
+            now=now,
         )
 
     def send_raw(self, obj: dict[str, Any]) -> bytes:
@@ -53,6 +60,7 @@ def request_object(**overrides: Any) -> dict[str, Any]:
         "kind": "request",
         "action": "ping",
         "params": {},
+        "target": AGENT,
         "sender": "control-plane",
         "issued_at": NOW,
         "expires_at": NOW + 300,

@@ -3,12 +3,12 @@
 import pytest
 
 from orbiter_agent.protocol import Code, ProtocolError, decode_and_verify, make_request
-from tests.agent.support import NOW, request_object
+from tests.agent.support import AGENT, NOW, request_object
 
 
 def refused_request(action, params) -> ProtocolError:
     with pytest.raises(ProtocolError) as refused:
-        make_request(action, params, sender="control-plane", ttl_s=60, now=NOW)
+        make_request(action, params, target=AGENT, sender="control-plane", ttl_s=60, now=NOW)
     return refused.value
 
 
@@ -79,6 +79,7 @@ def test_it_accepts_the_widest_puppet_run_allowed():
     request = make_request(
         "puppet.run",
         {"noop": True, "tags": tags, "timeout_s": 7200},
+        target=AGENT,
         sender="control-plane",
         ttl_s=60,
         now=NOW,
@@ -90,12 +91,12 @@ def test_it_accepts_the_widest_puppet_run_allowed():
 @pytest.mark.parametrize("ttl_s", [0, -5, 86400 + 1])
 def test_it_refuses_a_time_to_live_out_of_range(ttl_s):
     with pytest.raises(ProtocolError) as refused:
-        make_request("ping", {}, sender="control-plane", ttl_s=ttl_s, now=NOW)
+        make_request("ping", {}, target="*", sender="control-plane", ttl_s=ttl_s, now=NOW)
     assert refused.value.field == "ttl_s"
 
 
 @pytest.mark.parametrize("sender", ["Control-Plane", "-agent", "web_01", ""])
 def test_it_refuses_a_sender_that_is_not_a_dns_like_name(sender):
     with pytest.raises(ProtocolError) as refused:
-        make_request("ping", {}, sender=sender, ttl_s=60, now=NOW)
+        make_request("ping", {}, target="*", sender=sender, ttl_s=60, now=NOW)
     assert (refused.value.code, refused.value.field) == (Code.BAD_FIELD, "sender")

@@ -1,12 +1,15 @@
 """`orbiter-agent keygen` makes a key pair once, and never overwrites one."""
 
+import base64
+import hashlib
 import os
 import stat
 
 import pytest
 
+from orbiter_agent.keys import fingerprint
 from orbiter_agent.keys_cli import main
-from orbiter_agent.protocol import KeyRing, load_private_key
+from orbiter_agent.protocol import KeyRing, load_private_key, parse_public_key
 
 
 def test_keygen_writes_a_key_pair_the_other_side_can_trust(tmp_path, capsys):
@@ -58,3 +61,20 @@ def test_keygen_refuses_a_name_that_is_not_a_certname(tmp_path, capsys):
     assert exited.value.code == 2
     assert "--name must be a lower-case DNS-like name" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_keygen_prints_the_fingerprint_an_admin_compares(tmp_path, capsys):
+    assert main(["keygen", "--out", str(tmp_path), "--name", "web-01"]) == 0
+
+    public_b64 = (tmp_path / "web-01.pub").read_text().strip()
+    digest = hashlib.sha256(base64.b64decode(public_b64)).digest()
+    expected = "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+    assert f"fingerprint: {expected}\n" in capsys.readouterr().out
+
+
+def test_the_fingerprint_is_the_control_planes_format():
+    """Known answer: SHA-256 of the raw 32-byte key, base64 without its "=" padding."""
+    key = parse_public_key(b"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=")
+
+    # echo 11qY...URo= | base64 -d | openssl dgst -sha256 -binary | base64, "=" dropped
+    assert fingerprint(key) == "SHA256:If4x36FUomFia/hUBG/SJxt77UtqvkWqWId+9H+XIbk"

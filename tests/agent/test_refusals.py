@@ -152,7 +152,9 @@ def test_it_refuses_another_protocol_version(control_plane, agent_keys):
     assert (error.code, error.field) == (Code.WRONG_VERSION, "version")
 
 
-@pytest.mark.parametrize("missing", ["id", "kind", "action", "params", "issued_at", "expires_at"])
+@pytest.mark.parametrize(
+    "missing", ["id", "kind", "action", "target", "params", "issued_at", "expires_at"]
+)
 def test_it_refuses_a_request_missing_a_field(control_plane, agent_keys, missing):
     obj = request_object()
     del obj[missing]
@@ -197,7 +199,7 @@ def test_it_refuses_a_reply_without_an_ok(agent, control_plane_keys):
     reply = request_object(
         kind="reply", sender=agent.name, result={"exit_code": 0}, in_reply_to="req-0"
     )
-    del reply["params"]
+    del reply["params"], reply["target"]
 
     error = refusal(agent.send_raw(reply), control_plane_keys)
 

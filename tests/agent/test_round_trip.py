@@ -4,7 +4,7 @@ import json
 import uuid
 
 from orbiter_agent.protocol import decode_and_verify, make_reply, make_request
-from tests.agent.support import NOW
+from tests.agent.support import AGENT, NOW
 
 
 def test_an_agent_accepts_a_request_signed_by_the_control_plane(control_plane, agent_keys):
@@ -54,7 +54,7 @@ def test_a_puppet_run_gets_default_tags_and_timeout(control_plane):
 
 def test_ping_and_facts_carry_no_params(control_plane, agent_keys):
     for action in ("ping", "facts"):
-        sent = make_request(action, {}, sender="control-plane", ttl_s=30, now=NOW)
+        sent = make_request(action, {}, target="*", sender="control-plane", ttl_s=30, now=NOW)
 
         received = decode_and_verify(control_plane.send(sent), keys=agent_keys, now=NOW)
 
@@ -64,7 +64,7 @@ def test_ping_and_facts_carry_no_params(control_plane, agent_keys):
 def test_each_request_gets_a_fresh_id_unless_given_one(control_plane):
     first, second = control_plane.puppet_run(), control_plane.puppet_run()
     chosen = make_request(
-        "ping", {}, sender="control-plane", ttl_s=30, now=NOW, id="deploy-7:host-3"
+        "ping", {}, target=AGENT, sender="control-plane", ttl_s=30, now=NOW, id="deploy-7:host-3"
     )
 
     assert first.id != second.id
@@ -82,6 +82,7 @@ def test_the_wire_form_is_one_compact_json_object_with_its_signature(control_pla
         "kind",
         "action",
         "params",
+        "target",
         "sender",
         "issued_at",
         "expires_at",

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from orbiter_agent.protocol import (
     Envelope,
     KeyRing,
+    canonical,
     decode_and_verify,
     encode,
     generate_keypair,
@@ -198,13 +199,23 @@ class ControlPlane:
             self.replies.append((dict(frame.headers), frame.body))
 
     @staticmethod
-    def request(action: str, params: dict[str, Any] | None = None, *, now: float | None = None,
-                ttl_s: float = 300) -> Envelope:  # fmt: skip
+    def request(action: str, params: dict[str, Any] | None = None, *, target: Host | str,
+                now: float | None = None, ttl_s: float = 300) -> Envelope:  # fmt: skip
+        """A request for `target`: a host (its certname), another certname, or "*"."""
         now = time.time() if now is None else now
-        return make_request(action, params or {}, sender="control-plane", ttl_s=ttl_s, now=now)
+        target = target.certname if isinstance(target, Host) else target
+        return make_request(
+            action, params or {}, target=target, sender="control-plane", ttl_s=ttl_s, now=now
+        )
 
     def signed(self, host: Host, request: Envelope) -> bytes:
         return encode(sign(request, host.control_plane_key))
+
+    @staticmethod
+    def signed_raw(host: Host, obj: dict[str, Any]) -> bytes:
+        """Any object signed with the key `host` trusts: what make_request would refuse."""
+        signature = host.control_plane_key.sign(canonical(obj))
+        return json.dumps({**obj, "signature": base64.b64encode(signature).decode()}).encode()
 
     def send(self, host: Host, body: bytes, destination: str | None = None) -> None:
         destination = destination or f"/queue/orbiter.agent.{host.certname}"
@@ -225,5 +236,29 @@ class ControlPlane:
             for headers, body in frames
         ]
 
+    def reports_from(self, host: Host, count: int = 1, timeout: float = 30):
+        """The reports `host` sent so far, verified, once there are at least `count`."""
+
+        def found() -> list[tuple[dict[str, str], bytes]]:
+            with self._lock:
+                mine = [(h, b) for h, b in self.replies if _is_report_from(b, host.certname)]
+            return mine if len(mine) >= count else []
+
+        frames = wait_until(found, timeout, f"{count} report(s) from {host.certname}")
+        return [
+            (headers, body, decode_and_verify(body, keys=host.keys, now=time.time()))
+            for headers, body in frames
+        ]
+
+    def received(self) -> list[bytes]:
+        """Every body from /queue/orbiter.replies so far, in the order they arrived."""
+        with self._lock:
+            return [body for _, body in self.replies]
+
     def close(self) -> None:
         self.conn.disconnect()
+
+
+def _is_report_from(body: bytes, certname: str) -> bool:
+    obj = json.loads(body)
+    return obj.get("kind") == "report" and obj.get("sender") == certname

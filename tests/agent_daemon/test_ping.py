@@ -6,7 +6,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_it_answers_a_ping_signed_by_its_own_key(host, control_plane):
-    request = control_plane.request("ping")
+    request = control_plane.request("ping", target=host)
     control_plane.send(host, control_plane.signed(host, request))
 
     [(headers, _, reply)] = control_plane.replies_to(host, request)
@@ -18,7 +18,7 @@ def test_it_answers_a_ping_signed_by_its_own_key(host, control_plane):
 
 
 def test_it_answers_a_broadcast_ping(host, control_plane):
-    request = control_plane.request("ping")
+    request = control_plane.request("ping", target="*")
     control_plane.send(host, control_plane.signed(host, request), "/topic/orbiter.all")
 
     [(_, _, reply)] = control_plane.replies_to(host, request)

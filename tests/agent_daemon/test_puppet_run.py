@@ -8,7 +8,7 @@ RUN = {"noop": False, "timeout_s": 120}
 
 
 def run_puppet(control_plane, host):
-    request = control_plane.request("puppet.run", RUN)
+    request = control_plane.request("puppet.run", RUN, target=host)
     control_plane.send(host, control_plane.signed(host, request))
     [(_, _, reply)] = control_plane.replies_to(host, request, timeout=90)
     return reply.result
@@ -32,7 +32,7 @@ def test_it_applies_the_catalog_then_reports_no_change(host, control_plane):
 
 
 def facts(control_plane, host):
-    request = control_plane.request("facts")
+    request = control_plane.request("facts", target=host)
     control_plane.send(host, control_plane.signed(host, request))
     [(_, _, reply)] = control_plane.replies_to(host, request)
     return reply.result

@@ -18,7 +18,7 @@ def own_broker(stomp_url, tmp_path):
 def ping(broker_url, host):
     control_plane = ControlPlane(broker_url)
     try:
-        request = control_plane.request("ping")
+        request = control_plane.request("ping", target=host)
         control_plane.send(host, control_plane.signed(host, request))
         [(_, _, reply)] = control_plane.replies_to(host, request, timeout=40)
         return reply.result
@@ -35,4 +35,5 @@ def test_it_skips_a_dead_broker_and_reconnects_after_a_restart(make_host, own_br
 
     assert ping(own_broker.url, host)["pong"] == host.certname
     assert host.count("disconnected") == 1 and host.count("connected") == 2
+    assert [e["reason"] for e in host.events("report")] == ["connected", "connected"]
     assert host.non_json_lines() == []  # stomp.py's own warnings included

@@ -13,16 +13,19 @@ RUN = {"noop": False, "timeout_s": 60}
 
 
 def test_it_refuses_forged_expired_and_unsigned_requests(host, control_plane):
-    forged = control_plane.request("puppet.run", RUN)
-    expired = control_plane.request("puppet.run", RUN, now=time.time() - 600, ttl_s=300)
-    unsigned = control_plane.request("puppet.run", RUN)
+    forged = control_plane.request("puppet.run", RUN, target=host)
+    expired = control_plane.request(
+        "puppet.run", RUN, target=host, now=time.time() - 600, ttl_s=300
+    )
+    unsigned = control_plane.request("puppet.run", RUN, target=host)
     outsider = Ed25519PrivateKey.generate()  # claims to be the control plane
 
     control_plane.send(host, encode(sign(forged, outsider)))
     control_plane.send(host, control_plane.signed(host, expired))
     control_plane.send(host, json.dumps(unsigned.to_dict()).encode())
     control_plane.send(host, b"not json at all")
-    ping = control_plane.request("ping")  # answered after the others: same queue, in order
+    # answered after the others: same queue, in order
+    ping = control_plane.request("ping", target=host)
     control_plane.send(host, control_plane.signed(host, ping))
     control_plane.replies_to(host, ping)
 
@@ -33,17 +36,40 @@ def test_it_refuses_forged_expired_and_unsigned_requests(host, control_plane):
     assert reply.result["ok"] is False and reply.result["transient"] is False
     assert reply.result["code"] == "expired"
     assert reply.result["error"].startswith("refused (expired): message expired")
-    answered = {json.loads(body)["in_reply_to"] for _, body in control_plane.replies}
+    answered = {json.loads(body).get("in_reply_to") for _, body in control_plane.replies}
     assert forged.id not in answered and unsigned.id not in answered
     assert host.puppet_runs == 0
 
 
-def test_it_refuses_a_puppet_run_broadcast_to_every_host(host, control_plane):
-    request = control_plane.request("puppet.run", RUN)
+def test_it_refuses_a_puppet_run_sent_to_every_host_on_the_topic(host, control_plane):
+    request = control_plane.request("puppet.run", RUN, target=host)
     control_plane.send(host, control_plane.signed(host, request), "/topic/orbiter.all")
 
     [(_, _, reply)] = control_plane.replies_to(host, request)
 
     assert reply.result["ok"] is False and reply.result["transient"] is False
     assert "only on this host's queue" in reply.result["error"]
+    assert host.puppet_runs == 0
+
+
+def test_it_refuses_a_request_for_another_host_without_running_or_answering(host, control_plane):
+    """A request signed for another host and moved onto this host's queue by someone with
+    broker access; and a puppet.run for every host, which the control plane cannot make."""
+    moved = control_plane.request("puppet.run", RUN, target="db-02.example.test")
+    everyone = {**control_plane.request("puppet.run", RUN, target=host).to_dict(), "target": "*"}
+    del everyone["signature"]
+
+    control_plane.send(host, control_plane.signed(host, moved))
+    control_plane.send(host, control_plane.signed_raw(host, everyone))
+    ping = control_plane.request("ping", target=host)  # answered after the others
+    control_plane.send(host, control_plane.signed(host, ping))
+    control_plane.replies_to(host, ping)
+
+    refused = host.events("refused")
+    assert [(e["code"], e["field"]) for e in refused] == [("wrong_target", "target")] * 2
+    assert "db-02.example.test" in refused[0]["error"] and host.certname in refused[0]["error"]
+    assert "puppet.run must target one host" in refused[1]["error"]
+    answered = {json.loads(body).get("in_reply_to") for body in control_plane.received()}
+    assert moved.id not in answered and everyone["id"] not in answered
+    assert host.count("request") == 1  # the ping only
     assert host.puppet_runs == 0

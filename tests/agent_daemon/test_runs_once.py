@@ -14,7 +14,7 @@ SLOW = "class {{ 'testapp::slow': seconds => 30 }}"
 
 
 def test_the_same_request_delivered_twice_runs_puppet_once(host, control_plane):
-    request = control_plane.request("puppet.run", RUN)
+    request = control_plane.request("puppet.run", RUN, target=host)
     body = control_plane.signed(host, request)
     control_plane.send(host, body)
     control_plane.send(host, body)
@@ -31,7 +31,7 @@ def test_the_same_request_delivered_twice_runs_puppet_once(host, control_plane):
 
 def test_a_request_interrupted_by_a_crash_is_answered_not_rerun(make_host, control_plane):
     host = make_host(manifest=SLOW, lock_timeout_s=1)
-    request = control_plane.request("puppet.run", RUN)
+    request = control_plane.request("puppet.run", RUN, target=host)
     control_plane.send(host, control_plane.signed(host, request))
     wait_until(lambda: host.puppet_runs == 1, 30, "Puppet to start")
 
@@ -43,7 +43,8 @@ def test_a_request_interrupted_by_a_crash_is_answered_not_rerun(make_host, contr
     assert reply.result == {"ok": False, "transient": True, "error": INTERRUPTED}
     assert host.puppet_runs == 1
 
-    retry = control_plane.request("puppet.run", RUN)  # while the orphaned run still goes on
+    # while the orphaned run still goes on
+    retry = control_plane.request("puppet.run", RUN, target=host)
     control_plane.send(host, control_plane.signed(host, retry))
     [(_, _, reply)] = control_plane.replies_to(host, retry, timeout=30)
     assert reply.result["transient"] is True and reply.result["kind"] == "lock_held"

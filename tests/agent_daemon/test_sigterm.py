@@ -1,4 +1,5 @@
-"""SIGTERM lets the run in progress finish and its reply go out, then the agent exits 0."""
+"""SIGTERM lets the run in progress finish and its reply and report go out, then the agent
+exits 0."""
 
 import signal
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 def test_sigterm_during_a_run_finishes_it_and_replies(make_host, control_plane):
     host = make_host(manifest="class {{ 'testapp::slow': seconds => 2 }}")
-    request = control_plane.request("puppet.run", {"noop": False, "timeout_s": 120})
+    request = control_plane.request("puppet.run", {"noop": False, "timeout_s": 120}, target=host)
     control_plane.send(host, control_plane.signed(host, request))
     wait_until(lambda: host.puppet_runs == 1, 30, "Puppet to start")
 
@@ -20,4 +21,5 @@ def test_sigterm_during_a_run_finishes_it_and_replies(make_host, control_plane):
     assert host.proc.wait(timeout=90) == 0
     [(_, _, reply)] = control_plane.replies_to(host, request, timeout=5)
     assert reply.result["ok"] is True and reply.result["kind"] == "changed"
-    assert [e["event"] for e in host.events()][-3:] == ["reply", "stopping", "stopped"]
+    # the report of what the run changed still goes out before the agent stops
+    assert [e["event"] for e in host.events()][-4:] == ["reply", "report", "stopping", "stopped"]

@@ -27,6 +27,7 @@ class AgentConverge(ConvergeDriver):
                 "puppet.run",
                 {"noop": bool(self.options.get("noop", False)), "tags": list(self.options.get("tags", [])),
                  "timeout_s": timeout},
+                target=request.certname,
                 sender=protocol.CONTROL_PLANE,
                 ttl_s=timeout + 300,
                 now=now,

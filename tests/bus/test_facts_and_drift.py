@@ -1,0 +1,79 @@
+"""Agents report what is installed; Orbiter keeps it and flags hosts where it differs from the pin."""
+
+import time
+
+import pytest
+from django.core.management import call_command
+
+from orbiter.bus.base import REPLIES, bus_from_settings, reset_bus
+from orbiter.bus.listener import ReplyListener
+from orbiter.catalog.agents import agent_enroll, enrollment_token_create
+from orbiter.catalog.models import Host
+from orbiter.catalog.selectors import host_versions
+from orbiter.converge.keys import signing_key_create
+from orbiter_agent import protocol
+from tests.bus.support import Agents
+from tests.conftest import build_fleet
+from tests.deployments.support import deploy, host
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def agents(settings, tmp_path):
+    settings.ORBITER_BUS_URL = "memory://"
+    settings.ORBITER_SIGNING_KEY_FILE = str(tmp_path / "control-plane.key")
+    reset_bus()
+    signing_key_create()
+    build_fleet(hosts=2)
+    agents = Agents(tmp_path, [host(1), host(2)])
+    for certname, public in agents.public.items():
+        agent_enroll(certname=certname, public_key=public,
+                     token=enrollment_token_create(certname=certname, actor="admin"))
+    ReplyListener(bus_from_settings()).start()
+    yield agents
+    reset_bus()
+
+
+def report(agents, certname, packages, *, at=None):
+    envelope = protocol.make_report({"ok": True, "certname": certname, "packages": packages, "last_run": None},
+                                    sender=certname, now=at or time.time())
+    bus_from_settings().send(REPLIES, protocol.encode(protocol.sign(envelope, agents.keys[certname])))
+    bus_from_settings().step()
+
+
+def test_a_report_records_the_installed_versions_and_when_the_host_was_seen(agents):
+    report(agents, host(1), {"shop-api": "1.0.0-1"})
+
+    reported = Host.objects.get(certname=host(1))
+    assert reported.facts["packages"] == {"shop-api": "1.0.0-1"}
+    assert reported.last_seen_at is not None
+
+
+def test_a_host_whose_installed_version_differs_from_its_pin_is_flagged(agents, tasks, capsys):
+    deploy(tasks, "1.1.0-1")
+    report(agents, host(1), {"shop-api": "1.1.0-1"})
+    report(agents, host(2), {"shop-api": "1.0.0-1"})  # someone downgraded it by hand
+
+    drift = {row.certname: row.drift for row in host_versions()}
+    assert drift == {host(1): False, host(2): True}
+
+    call_command("hosts", "--drift")
+    out = capsys.readouterr().out
+    assert host(2) in out and "DRIFT" in out and host(1) not in out
+
+
+def test_an_older_report_arriving_late_does_not_overwrite_a_newer_one(agents):
+    now = time.time()
+    report(agents, host(1), {"shop-api": "1.1.0-1"}, at=now)
+    report(agents, host(1), {"shop-api": "1.0.0-1"}, at=now - 60)
+
+    assert Host.objects.get(certname=host(1)).facts["packages"] == {"shop-api": "1.1.0-1"}
+
+
+def test_a_report_signed_with_another_hosts_key_is_refused(agents):
+    envelope = protocol.make_report({"ok": True, "packages": {"shop-api": "9.9.9-9"}}, sender=host(1), now=time.time())
+    bus_from_settings().send(REPLIES, protocol.encode(protocol.sign(envelope, agents.keys[host(2)])))
+    bus_from_settings().step()
+
+    assert Host.objects.get(certname=host(1)).facts == {}
