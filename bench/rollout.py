@@ -58,7 +58,8 @@ def main() -> None:
             result = rollout(args)
         finally:
             worker.stop()
-            if os.environ.get("KEEP_LOG"): print(Path(logs, "worker.log").read_text()[-int(os.environ["KEEP_LOG"]):])
+            if os.environ.get("KEEP_LOG"):  # debugging: the worker log's last KEEP_LOG characters
+                print(Path(logs, "worker.log").read_text()[-int(os.environ["KEEP_LOG"]):])
             scheduler.stop()
     print(json.dumps(result))
 
