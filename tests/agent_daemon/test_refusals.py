@@ -73,3 +73,21 @@ def test_it_refuses_a_request_for_another_host_without_running_or_answering(host
     assert moved.id not in answered and everyone["id"] not in answered
     assert host.count("request") == 1  # the ping only
     assert host.puppet_runs == 0
+
+
+def test_it_refuses_an_unknown_sender_an_unknown_action_and_an_oversized_message(host, control_plane):
+    stranger = control_plane.request("puppet.run", RUN, target=host).to_dict()
+    stranger["sender"] = "mallory.example.test"  # signed, but by a key nobody trusts
+    shell = {**control_plane.request("ping", target=host).to_dict(), "action": "shell.exec",
+             "params": {"command": "rm -rf /"}}
+
+    control_plane.send(host, control_plane.signed_raw(host, stranger))
+    control_plane.send(host, control_plane.signed_raw(host, shell))  # signed by the real key
+    control_plane.send(host, b'{"padding": "' + b"x" * 70_000 + b'"}')
+    ping = control_plane.request("ping", target=host)  # answered after the others: same queue, in order
+    control_plane.send(host, control_plane.signed(host, ping))
+    control_plane.replies_to(host, ping)
+
+    refused = {e["code"] for e in host.events("refused")}
+    assert {"unknown_sender", "unknown_action", "too_large"} <= refused
+    assert host.puppet_runs == 0
