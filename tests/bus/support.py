@@ -46,3 +46,27 @@ class Agents:
             for request in self.take(certname):
                 self.answer(certname, request, result or {"ok": True, "kind": "changed", "exit_code": 2,
                                                           "changed": 1, "failed": 0})
+
+
+def enrolled_fleet(settings, tmp_path, bus_url: str, *, hosts: int, agent_driver: bool = True) -> Agents:
+    """A fleet whose hosts' agents are enrolled, the control plane's key created, and the
+    bus of this process pointed at `bus_url`. Call reset_bus() when done."""
+    from orbiter.bus.base import reset_bus
+    from orbiter.catalog.agents import agent_enroll, enrollment_token_create
+    from orbiter.catalog.models import Application
+    from orbiter.converge.keys import signing_key_create
+    from tests.conftest import build_fleet
+    from tests.deployments.support import host
+
+    settings.ORBITER_BUS_URL = bus_url
+    settings.ORBITER_SIGNING_KEY_FILE = str(tmp_path / "control-plane.key")
+    reset_bus()
+    signing_key_create()
+    build_fleet(hosts=hosts, defaults={"converge_timeout_s": 30})
+    if agent_driver:
+        Application.objects.filter(name="shop-api").update(converge_driver="agent", converge_options={})
+    agents = Agents(tmp_path, [host(n) for n in range(1, hosts + 1)])
+    for certname, public in agents.public.items():
+        agent_enroll(certname=certname, public_key=public,
+                     token=enrollment_token_create(certname=certname, actor="admin"))
+    return agents

@@ -5,12 +5,8 @@ import pytest
 
 from orbiter.bus.base import bus_from_settings, reset_bus
 from orbiter.bus.listener import ReplyListener
-from orbiter.catalog.agents import agent_enroll, enrollment_token_create
-from orbiter.catalog.models import Application
-from orbiter.converge.keys import signing_key_create
 from orbiter.deployments import states
-from tests.bus.support import Agents
-from tests.conftest import build_fleet
+from tests.bus.support import enrolled_fleet
 from tests.deployments.support import host, host_deployment, request, status
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,18 +14,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def fleet(settings, tmp_path):
-    settings.ORBITER_BUS_URL = "memory://"
-    settings.ORBITER_SIGNING_KEY_FILE = str(tmp_path / "control-plane.key")
-    reset_bus()
-    signing_key_create()
-    build_fleet(hosts=2, defaults={"converge_timeout_s": 30})
-    Application.objects.filter(name="shop-api").update(converge_driver="agent", converge_options={})
-    agents = Agents(tmp_path, [host(1), host(2)])
-    for certname, public in agents.public.items():
-        agent_enroll(certname=certname, public_key=public,
-                     token=enrollment_token_create(certname=certname, actor="admin"))
-    listener = ReplyListener(bus_from_settings())
-    listener.start()
+    agents = enrolled_fleet(settings, tmp_path, "memory://", hosts=2)
+    ReplyListener(bus_from_settings()).start()
     yield agents
     reset_bus()
 

@@ -7,13 +7,10 @@ from django.core.management import call_command
 
 from orbiter.bus.base import REPLIES, bus_from_settings, reset_bus
 from orbiter.bus.listener import ReplyListener
-from orbiter.catalog.agents import agent_enroll, enrollment_token_create
 from orbiter.catalog.models import Host
 from orbiter.catalog.selectors import host_versions
-from orbiter.converge.keys import signing_key_create
 from orbiter_agent import protocol
-from tests.bus.support import Agents
-from tests.conftest import build_fleet
+from tests.bus.support import enrolled_fleet
 from tests.deployments.support import deploy, host
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,15 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def agents(settings, tmp_path):
-    settings.ORBITER_BUS_URL = "memory://"
-    settings.ORBITER_SIGNING_KEY_FILE = str(tmp_path / "control-plane.key")
-    reset_bus()
-    signing_key_create()
-    build_fleet(hosts=2)
-    agents = Agents(tmp_path, [host(1), host(2)])
-    for certname, public in agents.public.items():
-        agent_enroll(certname=certname, public_key=public,
-                     token=enrollment_token_create(certname=certname, actor="admin"))
+    agents = enrolled_fleet(settings, tmp_path, "memory://", hosts=2, agent_driver=False)
     ReplyListener(bus_from_settings()).start()
     yield agents
     reset_bus()

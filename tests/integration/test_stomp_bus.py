@@ -12,14 +12,11 @@ from lab.services import ActiveMQ, started
 from orbiter.bus.base import REPLIES, agent_queue, reset_bus
 from orbiter.bus.listener import ReplyListener
 from orbiter.bus.stomp import StompBus
-from orbiter.catalog.agents import agent_enroll, enrollment_token_create
-from orbiter.catalog.models import Application
-from orbiter.converge.keys import signing_key_create, signing_public_key
+from orbiter.converge.keys import signing_public_key
 from orbiter.deployments import states
 from orbiter_agent import protocol
 from orbiter_agent.keys import KeyRing, parse_public_key
-from tests.bus.support import Agents
-from tests.conftest import build_fleet
+from tests.bus.support import enrolled_fleet
 from tests.deployments.support import host, host_deployment, request, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,17 +36,7 @@ def broker(tmp_path_factory):
 
 @pytest.fixture
 def fleet(settings, tmp_path, broker):
-    settings.ORBITER_BUS_URL = broker.url
-    settings.ORBITER_SIGNING_KEY_FILE = str(tmp_path / "control-plane.key")
-    reset_bus()
-    signing_key_create()
-    build_fleet(hosts=2, defaults={"converge_timeout_s": 30})
-    Application.objects.filter(name="shop-api").update(converge_driver="agent", converge_options={})
-    agents = Agents(tmp_path, [host(1), host(2)])
-    for certname, public in agents.public.items():
-        agent_enroll(certname=certname, public_key=public,
-                     token=enrollment_token_create(certname=certname, actor="admin"))
-    yield agents
+    yield enrolled_fleet(settings, tmp_path, broker.url, hosts=2)
     reset_bus()
 
 

@@ -83,6 +83,14 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
+def add_request_arguments(parser) -> None:
+    """APP VERSION --env ENV and the strategy flags: what plan and deploy both take."""
+    parser.add_argument("application", metavar="APP", help="the application, e.g. shop-api")
+    parser.add_argument("version", metavar="VERSION", help="version-release to deploy, e.g. 1.4.0-2")
+    parser.add_argument("--env", required=True, metavar="ENV", help="the environment, e.g. production")
+    add_strategy_arguments(parser)
+
+
 def add_strategy_arguments(parser) -> None:
     group = parser.add_argument_group("rollout strategy (defaults: the application's rollout defaults)")
     for flag, (key, help_text) in STRATEGY_FLAGS.items():

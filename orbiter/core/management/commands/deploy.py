@@ -2,7 +2,7 @@ from orbiter.core.management.ops import (
     OK,
     OpsCommand,
     add_actor_argument,
-    add_strategy_arguments,
+    add_request_arguments,
     follow,
     positive_seconds,
     strategy_from_options,
@@ -17,10 +17,7 @@ class Command(OpsCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("application", metavar="APP", help="the application, e.g. shop-api")
-        parser.add_argument("version", metavar="VERSION", help="version-release to deploy, e.g. 1.4.0-2")
-        parser.add_argument("--env", required=True, metavar="ENV", help="the environment, e.g. production")
-        add_strategy_arguments(parser)
+        add_request_arguments(parser)
         parser.add_argument("--queue", action="store_true",
                             help="queue behind a deployment already in progress instead of being refused")
         parser.add_argument("--comment", default="", metavar="TEXT", help="why (shown in history and audit)")

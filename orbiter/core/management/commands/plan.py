@@ -1,7 +1,7 @@
 from orbiter.core.management.ops import (
     OK,
     OpsCommand,
-    add_strategy_arguments,
+    add_request_arguments,
     describe_strategy,
     human_duration,
     strategy_from_options,
@@ -15,10 +15,7 @@ class Command(OpsCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("application", metavar="APP", help="the application, e.g. shop-api")
-        parser.add_argument("version", metavar="VERSION", help="version-release to deploy, e.g. 1.4.0-2")
-        parser.add_argument("--env", required=True, metavar="ENV", help="the environment, e.g. production")
-        add_strategy_arguments(parser)
+        add_request_arguments(parser)
         parser.add_argument("--queue", action="store_true",
                             help="plan as if queued behind a deployment already in progress")
         parser.add_argument("--json", action="store_true", help="print the plan as JSON")
