@@ -538,11 +538,13 @@ def _lb_calls(deployment: Deployment, hosts: list[HostDeployment], *, drain: boo
         host_members[member.host_id].append((member.pool_id, member.member))
     results: dict[tuple[int, str], object] = {}
     for pool_id, (pool, members) in pools.items():
-        driver = lb.driver_for(pool)
         try:
+            driver = lb.driver_for(pool)
             answer = driver.drain_many(members) if drain else driver.restore_many(members)
         except DriverError as error:
             answer = {m: error for m in members}
+        except OrbiterError as error:  # the pool's driver or options are wrong: a person must fix them
+            answer = {m: DriverError(f"pool {pool.name}: {error.message}", permanent=True) for m in members}
         except Exception as error:  # an unexpected library error: transient, and logged
             log.exception("pool %s: load-balancer call failed", pool.name)
             answer = {m: DriverError(f"{type(error).__name__}: {error}") for m in members}
