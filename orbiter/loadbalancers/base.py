@@ -61,6 +61,8 @@ class LoadBalancer:
 registry = Registry(
     "loadbalancer",
     {
+        "f5": "orbiter.loadbalancers.drivers.f5:F5LoadBalancer",
+        "haproxy": "orbiter.loadbalancers.drivers.haproxy:HAProxyLoadBalancer",
         "none": "orbiter.loadbalancers.drivers.none:NoLoadBalancer",
         "simulated": "orbiter.loadbalancers.drivers.simulated:SimulatedLoadBalancer",
     },

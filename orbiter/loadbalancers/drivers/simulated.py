@@ -23,6 +23,8 @@ class SimulatedLoadBalancer(LoadBalancer):
         self._set([member], UP)
 
     def state(self, member: str) -> MemberState:
+        if member in self.options.get("fail_members", []):
+            raise DriverError(f"simulated load balancer refuses member {member}", permanent=True)
         return self._states([member])[member]
 
     def drain_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
