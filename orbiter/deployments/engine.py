@@ -240,6 +240,13 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
             if hd.status == states.DRAINING and outcome.get("connections", 0) and now < hd.step_deadline:
                 _poll_again(hd, now + timedelta(seconds=DRAIN_POLL_SECONDS))
                 continue
+            if hd.status == states.ENABLING and outcome.get("unhealthy"):
+                if now < hd.step_deadline:  # back in the pool; wait until the LB's own check says up
+                    _poll_again(hd, now + timedelta(seconds=DRAIN_POLL_SECONDS))
+                    continue
+                failures.append((hd, f"enabling: {', '.join(outcome['unhealthy'])} never reported healthy by the "
+                                     "load balancer"))
+                continue
             event = _NEXT[hd.status]
             if event == "finish" and not hd.pin_moved:
                 event = "release"  # back in service without the new version (cancelled while draining)
@@ -560,8 +567,11 @@ def _lb_calls(deployment: Deployment, hosts: list[HostDeployment], *, drain: boo
             outcomes.append((hd, {"ok": True, "connections": sum(s.connections for _, s in states_)}))
         else:
             down = [name for name, s in states_ if s.admin != lb.UP]
+            unhealthy = [name for name, s in states_ if s.health == "down"]
             if down:
                 outcomes.append((hd, {"ok": False, "permanent": False, "message": f"{', '.join(down)} not up after enable"}))
+            elif unhealthy:
+                outcomes.append((hd, {"ok": True, "unhealthy": unhealthy}))
             else:
                 outcomes.append((hd, {"ok": True}))
     return outcomes

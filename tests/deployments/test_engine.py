@@ -703,3 +703,18 @@ def test_a_rejected_deployment_never_runs(tasks):
     assert deployment.finished_at is not None
     assert not HostDeployment.objects.filter(deployment=deployment).exists()
     assert pins() == {}
+
+
+def test_a_host_the_load_balancer_never_sees_healthy_again_fails_and_is_named(tasks):
+    from orbiter.loadbalancers.models import Pool
+
+    build_fleet(hosts=2)
+    Pool.objects.update(options={"unhealthy_members": [host(2)]})
+
+    deployment = deploy(tasks, "1.1.0-1", strategy={"batch_size": "2", "enable_timeout_s": 0.3})
+
+    assert deployment.status == states.FAILED
+    failed = host_deployment(deployment, host(2))
+    assert failed.status == "failed"
+    assert "never reported healthy by the load balancer" in failed.error
+    assert host_deployment(deployment, host(1)).status == "done"

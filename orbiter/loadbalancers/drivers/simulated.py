@@ -2,7 +2,8 @@
 
 Options: `connections` (open connections a member has when drained, default 0) and
 `drain_seconds` (how long they take to close, default 0); `fail_members` (members whose
-calls fail permanently) for tests of failure handling.
+calls fail permanently) and `unhealthy_members` (whose health check on the load balancer
+fails) for tests of failure handling.
 """
 
 from django.utils import timezone
@@ -66,5 +67,6 @@ class SimulatedLoadBalancer(LoadBalancer):
             left = connections
             if row and admin in (DRAIN, DOWN) and (now - row.changed_at).total_seconds() >= drain_seconds:
                 left = 0
-            states[member] = MemberState(admin=admin, connections=left, health=UP)
+            health = "down" if member in self.options.get("unhealthy_members", []) else UP
+            states[member] = MemberState(admin=admin, connections=left, health=health)
         return states
