@@ -29,13 +29,15 @@ def run_demo(console: Console, *, application: str = "shop-api", timeout_s: floa
             if deployment.status != states.SUCCEEDED:
                 console.print(f"[red]#{deployment.pk} {deployment.status}: {deployment.message}[/]")
                 _summary(console, finished)
-                console.print(f"demo failed: deployment #{deployment.pk} {deployment.status}")
+                console.print(f"demo failed: deployment #{deployment.pk} {deployment.status}", soft_wrap=True)
                 return False
     _summary(console, finished)
     hosts = HostDeployment.objects.filter(deployment=finished[-1]).count()
+    # One unwrapped line, last: scripts look for "succeeded" on it.
     console.print(
         f"demo succeeded: {application} {VERSIONS[-1]} runs on all {hosts} production host(s) "
-        f"after {len(finished)} deployments in {time.monotonic() - started:.1f}s"
+        f"after {len(finished)} deployments in {time.monotonic() - started:.1f}s",
+        soft_wrap=True,
     )
     return True
 
