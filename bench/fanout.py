@@ -1,0 +1,749 @@
+"""Agent fan-out on a real ActiveMQ: one signed `puppet.run` to each of N real agents,
+and every signed reply recorded by the control plane.
+
+    python bench/fanout.py --agents 100
+    python bench/fanout.py --agents 1000 [--batch-publish] [--processes 2] [--consumer listen|plain]
+    #   --heartbeat-ms MS  --warmup ROUNDS  --keep  --broker-max-connections N  --timeout S
+
+Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis) on free
+127.0.0.1 ports and stops everything at the end; the whole run stops after `--timeout`.
+
+- Agents: N `orbiter_agent.daemon.Agent` instances, each with its own TOML config, key
+  pair, state dir (replay store) and STOMP connection, each running `run_forever()` in
+  its own thread, spread over `--processes` worker processes. Their Puppet command is
+  /bin/true (exit 0 with --detailed-exitcodes: unchanged). Hooks (no agent code changed):
+  each agent's inbox stamps when its request came off the socket; the daemon's log()
+  stamps its events.
+- Control plane, `--consumer listen` (default): PostgreSQL with the agents enrolled as
+  hosts and one deployment of one batch of N hosts, moved to converging by the engine
+  (its converge requests are kept, not sent). The timed publish is the agent converge
+  driver's loop (make_request + sign + encode + one persistent SEND per host, with the
+  `target` the agent requires) on the control plane's StompBus; a real `orbiter listen`
+  process verifies and records the replies, and PostgreSQL is polled for the count.
+  `--consumer plain`: no database, a thread that verifies each reply and ACKs it.
+- `--batch-publish`: the same SENDs inside one STOMP transaction (BEGIN ... COMMIT).
+- Before the timed round: the agents' connection reports are consumed, then `--warmup`
+  untimed rounds of pings warm the broker's JIT and every code path.
+- Idle RSS: one more agent runs alone as `python -m orbiter_agent run --config ...`;
+  VmRSS after it connected and idled `--idle-s` seconds.
+
+Progress lines go to stdout; the last line is one JSON object: agents,
+publish_to_last_receive_s, all_replies_recorded_s, agent_idle_rss_mb, CPU seconds per
+component (and used by other processes on the machine) and details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import queue
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lab.services import ActiveMQ, Postgres, Redis, started  # noqa: E402
+from orbiter_agent.keys import generate_keypair, write_private_key, write_public_key  # noqa: E402
+
+PYTHON = sys.executable
+ACTIVEMQ_DEFAULT_MAX_CONNECTIONS = 1000
+SPARE_CONNECTIONS = 16  # the publisher, the listener, the idle agent, a reconnecting agent...
+TARGETS = {"publish_to_last_receive_s": 1.0, "all_replies_recorded_s": 3.0, "agent_idle_rss_mb": 40.0}
+USUAL_EVENTS = {"starting", "connected", "request", "puppet_run", "reply", "stopping", "stopped"}
+_T0 = time.monotonic()
+
+
+class BenchTimeout(Exception):
+    pass
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - _T0:6.1f}s] {message}", flush=True)
+
+
+def proc_status(pid: int | str) -> dict[str, str]:
+    """Fields of /proc/PID/status ({} if the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+
+
+def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float | None:
+    value = proc_status(pid).get(field)
+    return round(int(value.split()[0]) / 1024, 1) if value else None
+
+
+def cpu_s(pid: int | str) -> float:
+    """User + system CPU seconds of a process and of its children it has waited for."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and proc_status(entry.name).get("PPid") == str(pid):
+            found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by each part of the run, between snapshots."""
+
+    def __init__(self, parts: dict[str, list[int] | None]):
+        self.parts = parts  # name -> pids (None: this process)
+        self.snapshots: list[tuple[float, dict[str, float]]] = []
+
+    def snapshot(self) -> None:
+        now = {}
+        for name, pids in self.parts.items():
+            now[name] = sum(os.times()[:2]) if pids is None else sum(cpu_s(pid) for pid in pids)
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        now["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle, iowait
+        self.snapshots.append((time.monotonic(), now))
+
+    def between(self, a: int, b: int) -> dict[str, float]:
+        """CPU seconds per part; `other_processes`: the rest of the machine (other users' work)."""
+        (ta, ca), (tb, cb) = self.snapshots[a], self.snapshots[b]
+        used = {name: round(cb[name] - ca[name], 2) for name in ca if name != "machine"}
+        machine = cb["machine"] - ca["machine"]
+        return {**used, "other_processes": round(max(0.0, machine - sum(used.values())), 2),
+                "wall_s": round(tb - ta, 2), "cores": os.cpu_count()}
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 4)
+
+
+# --- the fleet on disk ----------------------------------------------------------------------
+
+
+def certname(i: int) -> str:
+    return f"fanout-{i:05d}.example.test"
+
+
+def write_fleet(lab: Path, names: list[str], broker_url: str, heartbeat_ms: int) -> tuple[Path, dict]:
+    """The control plane's key pair and, per agent, a config, a key pair and a state dir.
+    Returns (control-plane private key path, {certname: (config path, public key)})."""
+    cp_key, cp_pub = lab / "control-plane.key", lab / "control-plane.pub"
+    private_pem, public = generate_keypair()
+    write_private_key(cp_key, private_pem)
+    write_public_key(cp_pub, public)
+    fleet = {}
+    for name in names:
+        home = lab / "agents" / name
+        home.mkdir(parents=True)
+        private_pem, public = generate_keypair()
+        write_private_key(home / "agent.key", private_pem)
+        (home / "agent.toml").write_text("\n".join([
+            f'certname = "{name}"', f"brokers = {json.dumps([broker_url])}",
+            'private_key = "agent.key"', f"control_plane_public_key = {json.dumps(str(cp_pub))}",
+            'state_dir = "state"', f"heartbeat_ms = {heartbeat_ms}",
+            "[puppet]", 'command = ["/bin/true"]', 'publicdir = "puppet/public"', 'vardir = "puppet/var"',
+        ]) + "\n")  # fmt: skip
+        fleet[name] = (home / "agent.toml", public)
+    return cp_key, fleet
+
+
+# --- agents: worker processes, each running many Agent threads ----------------------------
+
+
+def agents_worker(spec_path: str) -> int:
+    """`fanout.py _agents SPEC`: run the agents of SPEC in threads. Talks JSON lines on stdout:
+    {"event": "ready"} once all connected, then one line per command read on stdin (see
+    below); stops the agents on "stop" or EOF. Dies by itself after spec["timeout_s"]."""
+    import logging
+
+    spec = json.loads(Path(spec_path).read_text())
+    signal.alarm(int(spec["timeout_s"]))  # SIGALRM's default action ends the process
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # ~5 fds per agent
+    logging.basicConfig(level=logging.WARNING)
+    others: Counter = Counter()  # unusual agent events, and stomp.py's warnings (e.g. heartbeat timeouts)
+
+    class CountWarnings(logging.Handler):  # `orbiter-agent run` shows stomp.py's errors only
+        def emit(self, record: logging.LogRecord) -> None:
+            others["stomp.py: " + record.getMessage().split(":", 1)[0][:60]] += 1
+
+    stomp_log = logging.getLogger("stomp.py")
+    stomp_log.setLevel(logging.WARNING)
+    stomp_log.propagate = False
+    stomp_log.addHandler(CountWarnings())
+
+    from orbiter_agent import daemon
+    from orbiter_agent.config import load_config
+
+    def emit(obj: dict) -> None:
+        print(json.dumps(obj), flush=True)
+
+    # Hooks (no agent code changed): the daemon's log() records, per agent thread, when each
+    # event first happened; each agent's inbox stamps when its request came off the socket.
+    events: dict[str, dict[str, float]] = {}
+    original_log = daemon.log
+
+    def log(event: str, **fields) -> None:
+        events.setdefault(threading.current_thread().name, {}).setdefault(event, time.time())
+        if event not in USUAL_EVENTS:
+            others[event] += 1
+        original_log(event, **fields)
+
+    for module in [m for name, m in sys.modules.items() if name.startswith("orbiter_agent")]:
+        if getattr(module, "log", None) is original_log:  # daemon.py and transport.py
+            module.log = log
+    received: dict[str, float] = {}
+    requests_subscription = getattr(daemon, "REQUESTS", "requests")
+
+    class TimedInbox(queue.Queue):
+        def __init__(self, name: str):
+            super().__init__()
+            self.name = name
+
+        def put(self, item, block=True, timeout=None):
+            if item.subscription == requests_subscription:
+                received.setdefault(self.name, time.time())
+            super().put(item, block, timeout)
+
+    base_rss = rss_mb()
+    started_init = time.monotonic()
+    agents = []
+    for path in spec["configs"]:
+        agent = daemon.Agent(load_config(path))
+        agent.inbox = TimedInbox(agent.config.certname)  # read by each new connection's listener
+        agents.append(agent)
+    init_s = time.monotonic() - started_init
+    threads = [threading.Thread(target=a.run_forever, name=a.config.certname, daemon=True) for a in agents]
+    names = [a.config.certname for a in agents]
+    start_wall, start = time.time(), time.monotonic()
+    for thread in threads:
+        thread.start()
+    deadline = start + spec["connect_timeout_s"]
+    while time.monotonic() < deadline and not all("connected" in events.get(n, {}) for n in names):
+        time.sleep(0.05)
+    connect_times = [events[n]["connected"] - start_wall for n in names if "connected" in events.get(n, {})]
+    emit({"event": "ready", "agents": len(agents), "connected": len(connect_times),
+          "init_s": round(init_s, 2), "connect_all_s": round(max(connect_times, default=0), 3),
+          "connect_p50_s": pct(connect_times, 0.5), "base_rss_mb": base_rss, "rss_mb": rss_mb(),
+          "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd"))})
+    # Commands: "report" (what happened so far), "reset" (report, then forget the requests
+    # seen: the next round is timed afresh), "stop" or EOF (the parent is gone).
+    while (command := sys.stdin.readline().strip()) in ("report", "reset"):
+        emit({"event": command, "received": dict(received),
+              "requested": {n: e["request"] for n, e in events.items() if "request" in e},
+              "replied": {n: e["reply"] for n, e in events.items() if "reply" in e},
+              "other_events": dict(others), "rss_mb": rss_mb(), "hwm_mb": rss_mb(field="VmHWM"),
+              "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd"))})
+        if command == "reset":
+            received.clear()
+            others.clear()
+            for agent_events in events.values():
+                for event in ("request", "puppet_run", "reply"):
+                    agent_events.pop(event, None)
+    for agent in agents:
+        agent.stop()
+    deadline = time.monotonic() + 30
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    emit({"event": "stopped", "still_running": sum(t.is_alive() for t in threads)})
+    return 0
+
+
+class Worker:
+    """A worker process (`fanout.py _agents`), spoken to over its stdin/stdout."""
+
+    def __init__(self, spec: Path, log: Path):
+        self.log_path = log
+        with open(log, "ab") as err:
+            self.popen = subprocess.Popen([PYTHON, str(Path(__file__).resolve()), "_agents", str(spec)],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                          text=True, cwd=ROOT, start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def expect(self, event: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            with contextlib.suppress(ValueError):
+                obj = json.loads(line)
+                if obj.get("event") == event:
+                    return obj
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"agent worker: no {event!r} within {timeout:.0f}s (exit {self.popen.poll()})\n{tail}")
+
+    def tell(self, line: str) -> None:
+        with contextlib.suppress(OSError):
+            self.popen.stdin.write(line + "\n")
+            self.popen.stdin.flush()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(10)
+
+
+# --- one agent alone: idle RSS ---------------------------------------------------------------
+
+
+def idle_agent_rss(config: Path, log: Path, idle_s: float) -> dict:
+    """Start `python -m orbiter_agent run`, wait for it to connect, let it idle, read /proc."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([PYTHON, "-m", "orbiter_agent", "run", "--config", str(config)],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=ROOT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while b'"connected"' not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the idle agent did not connect:\n{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+        time.sleep(idle_s)
+        status = proc_status(proc.pid)
+        return {"agent_idle_rss_mb": rss_mb(proc.pid), "agent_idle_hwm_mb": rss_mb(proc.pid, "VmHWM"),
+                "agent_idle_threads": int(status.get("Threads", 0)),
+                "agent_idle_fds": len(os.listdir(f"/proc/{proc.pid}/fd"))}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+# --- the control plane -----------------------------------------------------------------------
+
+
+def control_plane_env(lab: Path, services: tuple, cp_key: Path, with_database: bool) -> dict:
+    env = {
+        "ORBITER_MODE": "server" if with_database else "standalone",
+        "ORBITER_SECRET_KEY": "bench-only-secret",
+        "ORBITER_DATA_DIR": str(lab / "orbiter"),
+        "ORBITER_SIGNING_KEY_FILE": str(cp_key),
+        "ORBITER_BUS_URL": "memory://",  # `orbiter listen` gets the broker's URL
+        "ORBITER_LOG_LEVEL": os.environ.get("ORBITER_LOG_LEVEL", "WARNING"),
+        "DJANGO_SETTINGS_MODULE": "orbiter.settings",
+    }
+    for service in services:
+        if isinstance(service, (Postgres, Redis)):
+            env[service.env_var] = service.url
+    return env
+
+
+def deployment_converging(fleet: dict, names: list[str]) -> tuple:
+    """Enrolled hosts for the whole fleet and one deployment of one batch of the N `names`,
+    advanced by the engine until every host is converging. The engine's converge requests
+    are kept, not sent: they are sent, timed, by `publish()`. Returns (deployment, requests)."""
+    from django.core.management import call_command
+
+    from orbiter.catalog import services as catalog
+    from orbiter.catalog.models import Host
+    from orbiter.converge.drivers.agent import AgentConverge
+    from orbiter.deployments import engine, services, states
+    from orbiter.deployments.models import HostDeployment
+
+    call_command("migrate", verbosity=0)
+    app = catalog.application_create(
+        name="fanout", package="fanout", actor="bench", converge_driver="agent", converge_options={},
+        health_driver="simulated", rollout_defaults={"converge_timeout_s": 600},
+    )
+    env = catalog.environment_create(name="fanout", order=0, actor="bench")
+    hosts = Host.objects.bulk_create(  # enrolled: the trusted key set, as agent_enroll() leaves it
+        Host(certname=name, environment=env, agent_public_key=public) for name, (_, public) in fleet.items()
+    )
+    app.hosts.add(*[h for h in hosts if h.certname in set(names)])
+    catalog.artifact_register(application=app, nevra="fanout-1.0.0-1.noarch", actor="bench")
+    captured: list = []
+    real_send = AgentConverge.send
+    AgentConverge.send = lambda self, requests: captured.extend(requests)
+    try:
+        deployment = services.deployment_create(application="fanout", environment="fanout", version="1.0.0-1",
+                                                actor="bench", strategy={"batch_size": str(len(names))})
+        engine.advance(deployment.pk)
+    finally:
+        AgentConverge.send = real_send
+    converging = HostDeployment.objects.filter(deployment=deployment, status=states.CONVERGING).count()
+    if converging != len(names) or len(captured) != len(names):
+        raise RuntimeError(f"set-up: {converging} hosts converging, {len(captured)} requests, wanted {len(names)}")
+    return deployment, captured
+
+
+def publish(bus, requests: list, key, transaction: bool, action: str = "puppet.run") -> tuple[float, float]:
+    """The agent converge driver's loop (orbiter/converge/drivers/agent.py): per host,
+    make_request + sign + encode + one persistent SEND to its queue; with `transaction`,
+    all SENDs inside one STOMP transaction. Returns (started, done) in epoch seconds."""
+    from orbiter.bus.base import REPLIES, agent_queue
+    from orbiter_agent import protocol
+
+    conn = bus._conn  # StompBus has no transaction API: its connection's
+    started = now = time.time()
+    tx = conn.begin() if transaction else None
+    for request in requests:
+        timeout = max(1, min(int(request.timeout_s), 7200))
+        params = {"noop": False, "tags": [], "timeout_s": timeout} if action == "puppet.run" else {}
+        envelope = protocol.make_request(
+            action, params, target=request.certname, sender=protocol.CONTROL_PLANE, ttl_s=timeout + 300,
+            now=now, id=request.request_id if action == "puppet.run" else f"{action}-{request.request_id}",
+        )
+        headers = {"reply-to": REPLIES, **({"transaction": tx} if tx else {})}
+        bus.send(agent_queue(request.certname), protocol.encode(protocol.sign(envelope, key)), headers=headers)
+    if tx:
+        conn.commit(tx)
+    return started, time.time()
+
+
+class PlainConsumer(threading.Thread):
+    """--consumer plain: verify each message on the reply queue against the agents' keys,
+    note when each puppet.run reply arrived, ACK everything."""
+
+    def __init__(self, broker: tuple[str, int], fleet: dict):
+        super().__init__(daemon=True, name="plain-consumer")
+        from orbiter.bus.base import REPLIES
+        from orbiter.bus.stomp import StompBus
+        from orbiter_agent.keys import KeyRing, parse_public_key
+
+        self.keys = KeyRing({name: parse_public_key(public.encode()) for name, (_, public) in fleet.items()})
+        self.bus = StompBus([broker])
+        self.bus.subscribe(REPLIES, self.handle)
+        self.recorded: dict[str, float] = {}
+        self.others: dict[str, float] = {}  # sender -> when its last other message came
+        self.refused = 0
+        self.stopping = False
+
+    def handle(self, message) -> None:
+        from orbiter_agent import protocol
+
+        try:
+            envelope = protocol.decode_and_verify(message.body, keys=self.keys, now=time.time())
+            if envelope.kind == "reply" and envelope.action == "puppet.run" and (envelope.result or {}).get("ok"):
+                self.recorded.setdefault(envelope.sender, time.time())
+            else:  # the agents' reports (facts, at connection and after a run), ping replies
+                self.others[envelope.sender] = time.time()
+        except protocol.ProtocolError:
+            self.refused += 1
+        message.ack()
+
+    def run(self) -> None:
+        while not self.stopping:
+            self.bus.step(timeout=0.1)
+        self.bus.close()
+
+
+class Recorded:
+    """When the control plane had recorded how many replies: the listener's results in
+    PostgreSQL (polled every 25 ms), or the plain consumer's own clock."""
+
+    def __init__(self, deployment, consumer: PlainConsumer | None):
+        self.deployment, self.consumer = deployment, consumer
+        self.samples: list[tuple[float, int]] = []
+
+    def hosts_seen_since(self, since: float) -> int:
+        """Hosts whose latest report or ping reply the consumer handled at `since` or later."""
+        if self.consumer is not None:
+            return sum(t >= since for t in list(self.consumer.others.values()))
+        from datetime import UTC, datetime
+
+        from orbiter.catalog.models import Host
+
+        # the listener stamps last_seen_at for every message it handles from a host
+        return Host.objects.filter(last_seen_at__gte=datetime.fromtimestamp(since, UTC)).count()
+
+    def count(self) -> int:
+        if self.consumer is not None:
+            return len(self.consumer.recorded)
+        from orbiter.deployments.models import HostDeployment
+
+        return HostDeployment.objects.filter(deployment=self.deployment, outcome__isnull=False).count()
+
+    def wait(self, n: int, wait_s: float) -> list[float]:
+        """Wait until n replies are recorded; return when each was (epoch seconds)."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            count = self.count()
+            self.samples.append((time.time(), count))
+            if count >= n:
+                break
+            time.sleep(0.025 if self.consumer is None else 0.005)
+        if self.consumer is not None:
+            return sorted(self.consumer.recorded.values())
+        times = []  # the first sample at which each reply was seen recorded
+        for (when, count), (_, before) in zip(self.samples, [(0, 0), *self.samples], strict=False):
+            times += [when] * max(0, count - before)
+        return times
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "_agents":
+        sys.exit(agents_worker(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", type=int, default=100)
+    parser.add_argument("--batch-publish", action="store_true", help="all SENDs in one STOMP transaction")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes for the agents (default 2)")
+    parser.add_argument("--consumer", choices=["listen", "plain"], default="listen",
+                        help="listen: PostgreSQL + a real `orbiter listen` (default); plain: a verifying thread")
+    parser.add_argument("--heartbeat-ms", type=int, default=10000, help="agents' heartbeat_ms (default 10000)")
+    parser.add_argument("--warmup", type=int, default=1, metavar="ROUNDS",
+                        help="untimed rounds of pings before the timed puppet.run round (default 1)")
+    parser.add_argument("--idle-s", type=float, default=5.0, help="idle time before reading the lone agent's RSS")
+    parser.add_argument("--wait-s", type=float, default=120.0, help="give up waiting for replies after this")
+    parser.add_argument("--timeout", type=int, default=900, help="the whole run stops after this many seconds")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs) and say where")
+    parser.add_argument("--broker-max-connections", type=int, default=0,
+                        help="ActiveMQ's maximumConnections (default: ActiveMQ's 1000, or N+16 when more are needed)")
+    args = parser.parse_args()
+    if args.agents < 1 or args.processes < 1:
+        parser.error("--agents and --processes must be at least 1")
+
+    def on_alarm(signum, frame):
+        raise BenchTimeout(f"overall timeout: {args.timeout}s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(args.timeout)
+    lab = Path(tempfile.mkdtemp(prefix="orbiter-fanout-"))
+    try:
+        result = run(args, lab)
+    finally:
+        signal.alarm(0)
+        if args.keep:
+            progress(f"kept {lab}")
+        else:
+            shutil.rmtree(lab, ignore_errors=True)
+    print(json.dumps(result))
+
+
+def run(args, lab: Path) -> dict:
+    n, listen = args.agents, args.consumer == "listen"
+    # One STOMP connection per agent plus a few: ActiveMQ refuses connections beyond its limit.
+    needed = n + SPARE_CONNECTIONS
+    max_connections = args.broker_max_connections or (needed if needed > ACTIVEMQ_DEFAULT_MAX_CONNECTIONS else None)
+    amq = ActiveMQ(lab, max_connections=max_connections)
+    services = (amq, Postgres(lab), Redis(lab)) if listen else (amq,)
+    names = [certname(i) for i in range(n)]
+    idle_name = "fanout-idle.example.test"
+    clock = time.monotonic()
+    cp_key, fleet = write_fleet(lab, [*names, idle_name], amq.url, args.heartbeat_ms)
+    progress(f"wrote {n + 1} agent configs and key pairs in {time.monotonic() - clock:.1f}s")
+    out: dict = {"agents": n, "processes": args.processes, "batch_publish": args.batch_publish,
+                 "warmup": args.warmup, "heartbeat_ms": args.heartbeat_ms,
+                 "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+                 "recorded_by": "orbiter listen (ReplyListener -> PostgreSQL), polled every 25 ms" if listen
+                 else "plain verifying consumer thread (no database)"}
+    workers: list[Worker] = []
+    listener = consumer = bus = None
+    with started(*services):
+        out["broker_max_connections"] = max_connections or ACTIVEMQ_DEFAULT_MAX_CONNECTIONS
+        out["broker_rss_idle_mb"] = rss_mb(amq.proc.pid)
+        progress(f"activemq on {amq.url} (maximumConnections {out['broker_max_connections']})"
+                 + (", postgresql, redis" if listen else ""))
+        try:
+            out.update(idle_agent_rss(fleet[idle_name][0], lab / "idle-agent.log", args.idle_s))
+            progress(f"one agent process idle {args.idle_s:g}s: VmRSS {out['agent_idle_rss_mb']} MB "
+                     f"(peak {out['agent_idle_hwm_mb']}), {out['agent_idle_threads']} threads")
+
+            os.environ.update(control_plane_env(lab, services, cp_key, listen))
+            broker = ("127.0.0.1", amq.port)
+            deployment = None
+            if listen:
+                import django
+
+                django.setup()
+                clock = time.monotonic()
+                deployment, requests = deployment_converging(fleet, names)
+                progress(f"deployment #{deployment.pk}: {n} hosts converging ({time.monotonic() - clock:.1f}s)")
+                from lab.processes import Process
+
+                listener = Process(["listen"], {"ORBITER_BUS_URL": amq.url}, lab / "listener.log")
+                listener.wait_for_log("listening for agent replies")
+            else:
+                from orbiter.converge.base import ConvergeRequest
+
+                requests = [ConvergeRequest(request_id=f"fanout-{i}", certname=name, application="fanout",
+                                            package="fanout", version="1.0.0-1", timeout_s=600)
+                            for i, name in enumerate(names)]
+                consumer = PlainConsumer(broker, fleet)
+                consumer.start()
+            recorded = Recorded(deployment, consumer)
+
+            chunks = [names[i::args.processes] for i in range(args.processes)]
+            for i, chunk in enumerate(chunks):
+                spec = lab / f"worker-{i}.json"
+                spec.write_text(json.dumps({"configs": [str(fleet[c][0]) for c in chunk],
+                                            "timeout_s": args.timeout + 60, "connect_timeout_s": 120}))
+                workers.append(Worker(spec, lab / f"worker-{i}.log"))
+            ready = [w.expect("ready", 300) for w in workers]
+            connected = sum(r["connected"] for r in ready)
+            out.update(agents_connected=connected, connect_all_s=max(r["connect_all_s"] for r in ready),
+                       agent_init_s=max(r["init_s"] for r in ready), broker_rss_connected_mb=rss_mb(amq.proc.pid),
+                       broker_threads_connected=int(proc_status(amq.proc.pid).get("Threads", 0)))
+            progress(f"{connected}/{n} agents connected in {out['connect_all_s']}s "
+                     f"(agent objects built in {out['agent_init_s']}s); worker RSS "
+                     f"{[r['rss_mb'] for r in ready]} MB, threads {[r['threads'] for r in ready]}, "
+                     f"fds {[r['fds'] for r in ready]}; broker RSS {out['broker_rss_connected_mb']} MB, "
+                     f"{out['broker_threads_connected']} threads")
+            if connected < n:
+                raise RuntimeError(f"only {connected} of {n} agents connected")
+
+            # Each agent sent a report (its facts) when it connected: let the consumer work
+            # through them first, so the replies do not queue behind them.
+            clock = time.monotonic()
+            while recorded.hosts_seen_since(0) < len(fleet) and time.monotonic() - clock < 60:
+                time.sleep(0.05)
+            out["connect_reports_drained_s"] = round(time.monotonic() - clock, 2)
+            progress(f"{recorded.hosts_seen_since(0)}/{len(fleet)} connection reports consumed "
+                     f"({out['connect_reports_drained_s']}s)")
+
+            from orbiter.bus.stomp import StompBus
+            from orbiter_agent.keys import load_private_key
+
+            bus = StompBus([broker])
+            bus.send("/queue/orbiter.fanout.warmup", b"{}", persistent=False)  # connects
+            key = load_private_key(cp_key)
+            for round_ in range(args.warmup):
+                # Rounds of pings first: the broker's JIT, the agents' and the consumer's code
+                # paths warm, as in a system that has been running (the pings are not timed).
+                w0, _ = publish(bus, [replace(r, request_id=f"{round_}-{r.request_id}") for r in requests],
+                                key, False, action="ping")
+                while recorded.hosts_seen_since(w0) < n and time.time() - w0 < args.wait_s:
+                    time.sleep(0.02)
+                warm = []
+                for w in workers:
+                    w.tell("reset")
+                    warm.append(w.expect("reset", 60))
+                received = [t - w0 for r in warm for t in r["received"].values()]
+                out["warmup_ping"] = {"last_receive_s": round(max(received), 3) if received else None,
+                                      "all_replies_consumed_s": round(time.time() - w0, 3),
+                                      "replies_consumed": recorded.hosts_seen_since(w0)}
+                progress(f"warm-up: {n} pings, last received after {out['warmup_ping']['last_receive_s']}s, "
+                         f"all replies consumed after {out['warmup_ping']['all_replies_consumed_s']}s")
+            parts = {"agent_processes": [w.popen.pid for w in workers], "broker": [amq.proc.pid]}
+            if listen:
+                postmaster = int((services[1].data / "postmaster.pid").read_text().split()[0])
+                parts.update(listener=[listener.popen.pid], postgres=[postmaster, *children(postmaster)])
+            parts["bench_process"] = None  # the publisher (and the plain consumer, or the 25 ms polling)
+            cpu = CpuMeter(parts)
+            cpu.snapshot()
+            time.sleep(1.0)  # also the idle baseline
+            cpu.snapshot()
+            progress(f"publishing {n} puppet.run requests" + (" in one transaction" if args.batch_publish else ""))
+            t0, published = publish(bus, requests, key, args.batch_publish)
+            times = recorded.wait(n, args.wait_s)
+            cpu.snapshot()
+            out["cpu_s_idle_1s"] = cpu.between(0, 1)
+            out["cpu_s_publish_to_recorded"] = cpu.between(1, 2)
+            out["publish_s"] = round(published - t0, 4)
+            progress(f"published in {out['publish_s']}s; {len(times)}/{n} replies recorded")
+
+            reports = []
+            for w in workers:
+                w.tell("report")
+                reports.append(w.expect("report", 60))
+            out.update(figures(t0, reports, times, n))
+            out["broker_rss_after_mb"] = rss_mb(amq.proc.pid)
+            out["worker_rss_mb"] = [r["rss_mb"] for r in reports]
+            out["worker_rss_per_agent_kb"] = round(
+                sum(r["rss_mb"] - q["base_rss_mb"] for r, q in zip(reports, ready, strict=True)) * 1024 / n, 1)
+            out["agent_other_events"] = dict(sum((Counter(r["other_events"]) for r in reports), Counter()))
+            if listen:
+                out.update(listener_checks(deployment, listener))
+            else:
+                out["refused_replies"] = consumer.refused
+            for w in workers:
+                w.tell("stop")
+            for w in workers:
+                with contextlib.suppress(RuntimeError):
+                    w.expect("stopped", 40)
+        finally:
+            for w in workers:
+                w.kill()
+            if listener is not None:
+                listener.stop()
+            if consumer is not None:
+                consumer.stopping = True
+                consumer.join(5)
+            if bus is not None:
+                bus.close()
+    out["targets_met"] = {k: out.get(k) is not None and (out[k] <= v if k == "agent_idle_rss_mb" else out[k] < v)
+                          for k, v in TARGETS.items()}
+    out["stack"] = (f"activemq 5.17 stomp+kahaDB; {args.processes} agent processes x {-(-n // args.processes)} "
+                    "Agent threads; puppet = /bin/true; "
+                    + ("postgresql 15 + orbiter listen" if listen else "plain consumer"))
+    progress(f"publish -> last receive {out.get('publish_to_last_receive_s')}s, all replies recorded "
+             f"{out.get('all_replies_recorded_s')}s, idle agent {out.get('agent_idle_rss_mb')} MB")
+    return out
+
+
+def figures(t0: float, reports: list[dict], recorded: list[float], n: int) -> dict:
+    received = {k: v for r in reports for k, v in r["received"].items()}
+    requested = {k: v for r in reports for k, v in r["requested"].items()}
+    replied = {k: v for r in reports for k, v in r["replied"].items()}
+    latency = [t - t0 for t in received.values()]
+    verify = [requested[k] - received[k] for k in requested if k in received]
+    handle = [replied[k] - received[k] for k in replied if k in received]
+    rec = sorted(t - t0 for t in recorded)
+
+    def ms(values, q):
+        value = pct(values, q)
+        return None if value is None else round(value * 1000, 1)
+
+    return {
+        "received": len(received),
+        "publish_to_last_receive_s": round(max(latency), 4) if len(received) == n else None,
+        "receive_p50_s": pct(latency, 0.5),
+        "receive_p90_s": pct(latency, 0.9),
+        "all_replies_recorded_s": round(rec[-1], 4) if len(rec) >= n else None,
+        "replies_recorded": len(rec),
+        "first_reply_recorded_s": round(rec[0], 4) if rec else None,
+        "recorded_p50_s": pct(rec, 0.5),
+        "recording_rate_per_s": round((len(rec) - 1) / (rec[-1] - rec[0]), 1)
+        if len(rec) > 1 and rec[-1] > rec[0] else None,
+        "last_reply_sent_s": round(max(replied.values()) - t0, 4) if replied else None,
+        "agent_verify_and_store_ms_p50": ms(verify, 0.5),
+        "agent_receive_to_reply_ms_p50": ms(handle, 0.5),
+        "agent_receive_to_reply_ms_p90": ms(handle, 0.9),
+        "agent_receive_to_reply_ms_max": ms(handle, 1.0),
+    }
+
+
+def listener_checks(deployment, listener) -> dict:
+    from orbiter.deployments.models import HostDeployment
+
+    hds = HostDeployment.objects.filter(deployment=deployment)
+    text = listener.log_path.read_text(errors="replace")
+    return {"recorded_ok_unchanged": hds.filter(outcome__ok=True, puppet__kind="unchanged").count(),
+            "listener_refused": text.count("refused a reply"),
+            "listener_rss_mb": rss_mb(listener.popen.pid)}
+
+
+if __name__ == "__main__":
+    main()
