@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from orbiter.common.registry import Registry
 
 REPLIES = "/queue/orbiter.replies"
+BATCH = 100  # messages handed to a batch handler at most at once
 BROADCAST = "/topic/orbiter.all"
 
 
@@ -37,9 +38,10 @@ class Bus:
     def send(self, destination: str, body: bytes, *, persistent: bool = True, headers: dict | None = None) -> None:
         raise NotImplementedError
 
-    def subscribe(self, destination: str, handler: Callable[[Message], None]) -> None:
-        """Deliver each message to handler; it calls message.ack() once it has dealt with it
-        (unacknowledged messages come back after a reconnect)."""
+    def subscribe(self, destination: str, handler: Callable, *, batch: bool = False) -> None:
+        """Deliver each message to handler (with batch=True: a list of the messages waiting,
+        up to BATCH); it calls message.ack() once it has dealt with one (unacknowledged
+        messages come back after a reconnect)."""
         raise NotImplementedError
 
     def step(self, timeout: float = 0.5) -> bool:

@@ -61,26 +61,33 @@ class ReplyListener:
         self.recorded = 0
 
     def start(self) -> None:
-        self.bus.subscribe(REPLIES, self.handle)
+        self.bus.subscribe(REPLIES, self.handle_batch, batch=True)
 
     def handle(self, message: Message) -> None:
-        try:
-            envelope = self._verify(message.body)
-        except protocol.ProtocolError as error:
-            log.warning("refused a reply: %s (%s)", error, error.code)
-            message.ack()  # never NACK: ActiveMQ would dead-letter it; a refusal is final
-            return
-        if envelope.action == "facts":  # a report (at start, after each run) or an answer to `facts`
-            self.record_facts(envelope.sender, envelope.result or {}, envelope.issued_at)
+        self.handle_batch([message])
+
+    def handle_batch(self, messages: list[Message]) -> None:
+        """Verify each reply, record the results of the whole batch in one transaction,
+        then acknowledge them all (a listener dying before that leaves them to another)."""
+        results, senders = [], set()
+        for message in messages:
+            try:
+                envelope = self._verify(message.body)
+            except protocol.ProtocolError as error:
+                log.warning("refused a reply: %s (%s)", error, error.code)
+                continue  # acknowledged below: never NACK (ActiveMQ would dead-letter it); refusal is final
+            if envelope.action == "facts":  # a report (at start, after each run) or an answer to `facts`
+                self.record_facts(envelope.sender, envelope.result or {}, envelope.issued_at)
+            elif envelope.kind == "reply" and envelope.action == "puppet.run":
+                results.append(reply_to_result(envelope))
+            senders.add(envelope.sender)
+        with transaction.atomic():
+            if results:
+                self.recorded += converge_results_record(results)
+            if senders:
+                Host.objects.filter(certname__in=senders).update(last_seen_at=_now())
+        for message in messages:
             message.ack()
-            return
-        if envelope.kind != "reply" or envelope.action != "puppet.run":
-            Host.objects.filter(certname=envelope.sender).update(last_seen_at=_now())
-            message.ack()
-            return
-        self.recorded += converge_results_record([reply_to_result(envelope)])
-        Host.objects.filter(certname=envelope.sender).update(last_seen_at=_now())
-        message.ack()
 
     @staticmethod
     def record_facts(certname: str, result: dict, issued_at: float) -> None:

@@ -3,7 +3,7 @@
 import threading
 from collections import defaultdict, deque
 
-from orbiter.bus.base import Bus, Message
+from orbiter.bus.base import BATCH, Bus, Message
 
 
 class MemoryBus(Bus):
@@ -25,8 +25,8 @@ class MemoryBus(Bus):
             self._queues[destination].append(message)
             self.sent.append(message)
 
-    def subscribe(self, destination: str, handler) -> None:
-        self._handlers[destination].append(handler)
+    def subscribe(self, destination: str, handler, *, batch: bool = False) -> None:
+        self._handlers[destination].append((handler, batch))
 
     def receive(self, destination: str) -> list[Message]:
         """Take every message waiting on a destination nobody subscribed to (a test playing an agent)."""
@@ -38,11 +38,13 @@ class MemoryBus(Bus):
     def step(self, timeout: float = 0.0) -> bool:
         delivered = False
         for destination, handlers in list(self._handlers.items()):
+            handler, batch = handlers[0]  # competing consumers: one handler gets each message
             while True:
                 with self._lock:
-                    if not self._queues[destination]:
-                        break
-                    message = self._queues[destination].popleft()
-                handlers[0](message)  # competing consumers: one handler gets each message
+                    taken = [self._queues[destination].popleft()
+                             for _ in range(min(len(self._queues[destination]), BATCH if batch else 1))]
+                if not taken:
+                    break
+                handler(taken) if batch else handler(taken[0])
                 delivered = True
         return delivered

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import stomp
 
-from orbiter.bus.base import Bus, Message
+from orbiter.bus.base import BATCH, Bus, Message
 
 log = logging.getLogger("orbiter.bus")
 
@@ -74,8 +74,8 @@ class StompBus(Bus):
             self._backoff = min(self._backoff * 2, 30.0)
             return False
         self._conn, self._backoff = conn, 0.5
-        for destination in self._subscriptions:
-            conn.subscribe(destination, id=destination, ack="client-individual")
+        for destination, (_, batch) in self._subscriptions.items():
+            self._subscribe(conn, destination, batch)
         return True
 
     def send(self, destination: str, body: bytes, *, persistent: bool = True, headers: dict | None = None) -> None:
@@ -84,27 +84,46 @@ class StompBus(Bus):
         self._conn.send(destination, body, content_type="application/json",
                         headers={"persistent": "true" if persistent else "false", **(headers or {})})
 
-    def subscribe(self, destination: str, handler) -> None:
-        self._subscriptions[destination] = handler
+    def subscribe(self, destination: str, handler, *, batch: bool = False) -> None:
+        self._subscriptions[destination] = (handler, batch)
         if self._conn is not None and self._listener.connected:
-            self._conn.subscribe(destination, id=destination, ack="client-individual")
+            self._subscribe(self._conn, destination, batch)
+
+    @staticmethod
+    def _subscribe(conn, destination: str, batch: bool) -> None:
+        # A batch consumer may hold up to BATCH unacknowledged messages; others one at a time.
+        conn.subscribe(destination, id=destination, ack="client-individual",
+                       headers={"activemq.prefetchSize": str(BATCH if batch else 1)})
 
     def step(self, timeout: float = 0.5) -> bool:
         if not self._connect():
             time.sleep(min(timeout, 0.1))
             return False
         try:
-            frame = self._inbox.get(timeout=timeout)
+            frames = [self._inbox.get(timeout=timeout)]
         except queue.Empty:
             return False
-        destination = frame.headers.get("subscription") or frame.headers.get("destination", "")
-        handler = self._subscriptions.get(destination)
-        conn = self._conn
-        ack_id = frame.headers.get("ack")
-        body = frame.body if isinstance(frame.body, bytes) else frame.body.encode()
-        handler(Message(frame.headers.get("destination", ""), body, dict(frame.headers),
-                        ack=lambda: conn.ack(ack_id)))
+        while len(frames) < BATCH:  # whatever else already arrived goes in the same batch
+            try:
+                frames.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        by_subscription: dict[str, list[Message]] = {}
+        for frame in frames:
+            by_subscription.setdefault(frame.headers.get("subscription", ""), []).append(self._message(frame))
+        for subscription, messages in by_subscription.items():
+            handler, batch = self._subscriptions[subscription]
+            if batch:
+                handler(messages)
+            else:
+                for message in messages:
+                    handler(message)
         return True
+
+    def _message(self, frame) -> Message:
+        conn, ack_id = self._conn, frame.headers.get("ack")
+        body = frame.body if isinstance(frame.body, bytes) else frame.body.encode()
+        return Message(frame.headers.get("destination", ""), body, dict(frame.headers), ack=lambda: conn.ack(ack_id))
 
     def close(self) -> None:
         if self._conn is not None:
