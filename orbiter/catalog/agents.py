@@ -1,7 +1,6 @@
 """Agent enrollment: a host's agent key is trusted only after a one-time token or an
 admin's approval of its fingerprint — never silently on first use."""
 
-import base64
 import hashlib
 import secrets
 from datetime import timedelta
@@ -12,12 +11,13 @@ from django.utils import timezone
 from orbiter.audit.services import event_record
 from orbiter.catalog.models import EnrollmentToken, Host
 from orbiter.common.errors import NotFound, OrbiterError, ValidationError
+from orbiter_agent.keys import fingerprint as key_fingerprint
 from orbiter_agent.keys import parse_public_key, public_key_b64
 
 
 def fingerprint(public_key_b64_text: str) -> str:
-    raw = base64.b64decode(public_key_b64_text)
-    return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+    """The fingerprint the agent shows for the same key (orbiter_agent.keys.fingerprint)."""
+    return key_fingerprint(parse_public_key(public_key_b64_text.encode(), source="public key"))
 
 
 def _host(certname: str) -> Host:
