@@ -55,10 +55,6 @@ class Deployment(models.Model):
     def __str__(self):
         return f"#{self.pk} {self.application} {self.artifact.label} → {self.environment} ({self.status})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in states.ACTIVE
-
 
 class HostDeployment(models.Model):
     # Indexed through the unique (deployment, host) and (deployment, status) indexes.

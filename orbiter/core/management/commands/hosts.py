@@ -19,10 +19,9 @@ class Command(BaseCommand):
                 continue
             installed = row.installed or ("-" if row.reported else "?")
             last = seen.get(row.certname)
+            last_text = f"{last:%Y-%m-%d %H:%M:%S}" if last else "never"
             flag = "  DRIFT" if row.drift else ""
             self.stdout.write(
                 f"{row.certname:40} {row.environment:12} {row.package:20} {row.pinned or '-':14} "
-                f"{installed:14} {last:%Y-%m-%d %H:%M:%S}{flag}" if last else
-                f"{row.certname:40} {row.environment:12} {row.package:20} {row.pinned or '-':14} "
-                f"{installed:14} never{flag}"
+                f"{installed:14} {last_text}{flag}"
             )
