@@ -33,7 +33,7 @@ from django.utils import timezone
 from orbiter.catalog.models import Pin
 from orbiter.common.errors import DriverError, OrbiterError
 from orbiter.converge import base as converge_base
-from orbiter.deployments import states
+from orbiter.deployments import signals, states
 from orbiter.deployments.models import Deployment, HostDeployment
 from orbiter.deployments.strategy import Strategy
 from orbiter.deployments.transitions import events_batched, transition_deployment, transition_hosts
@@ -605,7 +605,9 @@ def _record(outcomes: list[tuple[HostDeployment, dict]]) -> None:
 
 def wake_followers(deployment: Deployment) -> None:
     """A deployment finished: let the next one queued for this application and environment,
-    and a parent waiting for this rollback, move on."""
+    and a parent waiting for this rollback, move on; tell the subscribers of
+    `signals.deployment_finished` once the change has committed."""
+    transaction.on_commit(lambda: _announce_finished(deployment))
     follower = (
         Deployment.objects.filter(
             application_id=deployment.application_id,
@@ -620,6 +622,13 @@ def wake_followers(deployment: Deployment) -> None:
         wake(follower)
     if deployment.rollback_of_id:
         wake(deployment.rollback_of_id)
+
+
+def _announce_finished(deployment: Deployment) -> None:
+    for receiver, result in signals.deployment_finished.send_robust(sender=Deployment, deployment=deployment):
+        if isinstance(result, Exception):
+            log.error("deployment #%s: deployment_finished receiver %r failed: %s", deployment.pk, receiver, result,
+                      exc_info=result)
 
 
 def _schedule_wake(deployment: Deployment, when: datetime | None) -> None:
