@@ -1,13 +1,18 @@
 """Writes to the catalog: applications, environments, hosts, artifacts, the demo fleet."""
 
+import logging
+
 from django.db import transaction
 
 from orbiter.artifacts.rpmversion import NEVRA, validate_package_name
 from orbiter.audit.services import event_record
+from orbiter.catalog import signals
 from orbiter.catalog.models import Application, Artifact, Environment, Host
 from orbiter.common import validators
 from orbiter.common.errors import ValidationError
 from orbiter.loadbalancers.models import Pool, PoolMember
+
+log = logging.getLogger("orbiter.catalog")
 
 
 def application_create(*, name: str, package: str, actor: str, **fields) -> Application:
@@ -68,7 +73,15 @@ def artifact_register(*, application: Application, nevra: str, actor: str, sourc
         )
         if created:
             event_record(actor=actor, verb="artifact.register", obj=artifact, data={"nevra": str(parsed)})
+            transaction.on_commit(lambda: _announce_registered(artifact))
     return artifact
+
+
+def _announce_registered(artifact: Artifact) -> None:
+    for receiver, result in signals.artifact_registered.send_robust(sender=Artifact, artifact=artifact):
+        if isinstance(result, Exception):
+            log.error("artifact %s: artifact_registered receiver %r failed: %s", artifact, receiver, result,
+                      exc_info=result)
 
 
 def fleet_create_demo(*, hosts_per_environment: int, converge_seconds: float = 0.5, transient_rate: float = 0.0,

@@ -65,3 +65,22 @@ def test_it_refuses_a_malformed_nevra(app, nevra):
     assert refused.value.extra == {"field": "nevra"}
     assert "allowed" in refused.value.message
     assert not Artifact.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_build_is_announced_once_to_subscribers_after_it_committed():
+    from orbiter.catalog.signals import artifact_registered
+
+    app = catalog.application_create(name="shop-api", package="shop-api", actor="admin")
+    seen = []
+
+    def receiver(sender, artifact, **kwargs):
+        seen.append((artifact.label, Artifact.objects.filter(pk=artifact.pk).exists()))
+
+    artifact_registered.connect(receiver)
+    try:
+        catalog.artifact_register(application=app, nevra="shop-api-1.4.0-3.noarch", actor="ci")
+        catalog.artifact_register(application=app, nevra="shop-api-1.4.0-3.noarch", actor="poller")
+    finally:
+        artifact_registered.disconnect(receiver)
+    assert seen == [("1.4.0-3", True)]
