@@ -607,7 +607,7 @@ def wake_followers(deployment: Deployment) -> None:
     """A deployment finished: let the next one queued for this application and environment,
     and a parent waiting for this rollback, move on; tell the subscribers of
     `signals.deployment_finished` once the change has committed."""
-    transaction.on_commit(lambda: _announce_finished(deployment))
+    transaction.on_commit(lambda: signals.send(signals.deployment_finished, deployment=deployment))
     follower = (
         Deployment.objects.filter(
             application_id=deployment.application_id,
@@ -622,13 +622,6 @@ def wake_followers(deployment: Deployment) -> None:
         wake(follower)
     if deployment.rollback_of_id:
         wake(deployment.rollback_of_id)
-
-
-def _announce_finished(deployment: Deployment) -> None:
-    for receiver, result in signals.deployment_finished.send_robust(sender=Deployment, deployment=deployment):
-        if isinstance(result, Exception):
-            log.error("deployment #%s: deployment_finished receiver %r failed: %s", deployment.pk, receiver, result,
-                      exc_info=result)
 
 
 def _schedule_wake(deployment: Deployment, when: datetime | None) -> None:

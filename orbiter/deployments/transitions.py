@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from orbiter.audit.models import Event
 from orbiter.common.errors import Conflict
-from orbiter.deployments import states
+from orbiter.deployments import signals, states
 from orbiter.deployments.models import Deployment, HostDeployment
 
 # While the engine runs a round, Events are collected here and inserted in one statement
@@ -83,9 +83,12 @@ def transition_deployment(
                 data=data or {},
             )
         ])
+    before = deployment.status
     deployment.status = new
     for name, value in changes.items():
         setattr(deployment, name, value)
+    transaction.on_commit(lambda: signals.send(
+        signals.deployment_transitioned, deployment=deployment, event=event, before=before, after=new, actor=actor))
     return deployment
 
 

@@ -6,7 +6,7 @@ import pytest
 from orbiter.deployments import services, states
 from orbiter.deployments.signals import deployment_finished
 from tests.conftest import build_fleet
-from tests.deployments.support import deploy, request
+from tests.deployments.support import deploy, request, run_to_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,3 +49,29 @@ def test_a_failing_receiver_does_not_stop_the_deployment(tasks, finished):
         deployment_finished.disconnect(broken)
     assert deployment.status == states.SUCCEEDED
     assert finished == [(deployment.pk, states.SUCCEEDED)]
+
+
+def test_every_status_change_is_announced_in_order_after_commit(tasks):
+    from orbiter.deployments.signals import deployment_transitioned
+
+    seen = []
+
+    def receiver(sender, deployment, event, before, after, actor, **kwargs):
+        seen.append((event, before, after, actor))
+
+    deployment_transitioned.connect(receiver)
+    try:
+        build_fleet(hosts=2, requires_approval=True)
+        deployment = request("1.1.0-1", actor="alice")
+        services.deployment_approve(deployment_id=deployment.pk, actor="bob")
+        deployment = run_to_end(tasks, deployment)
+    finally:
+        deployment_transitioned.disconnect(receiver)
+    assert deployment.status == states.SUCCEEDED
+    assert [(e, b, a) for e, b, a, _ in seen] == [
+        ("require_approval", "pending", "awaiting_approval"),
+        ("approve", "awaiting_approval", "queued"),
+        ("start", "queued", "running"),
+        ("succeed", "running", "succeeded"),
+    ]
+    assert [actor for *_, actor in seen][:2] == ["alice", "bob"]
