@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "orbiter.loadbalancers",
     "orbiter.converge",
     "orbiter.deployments",
+    "orbiter.notifications",
     "orbiter.puppet",
     "orbiter.web",
 ]
@@ -177,6 +178,28 @@ ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.
 ORBITER_STALE_SECONDS = float(_env("ORBITER_STALE_SECONDS", "15"))
+
+# --- Notifications (docs/notifications.md) ----------------------------------------------
+# The address users open Orbiter at: links in notifications point there.
+ORBITER_BASE_URL = _env("ORBITER_BASE_URL", "http://localhost:8000").rstrip("/")
+ORBITER_NOTIFY_TIMEOUT_SECONDS = float(_env("ORBITER_NOTIFY_TIMEOUT_SECONDS", "5"))
+ORBITER_NOTIFY_MAX_ATTEMPTS = int(_env("ORBITER_NOTIFY_MAX_ATTEMPTS", "5"))
+# Wait before attempt n+1: this × 2^(n-1) seconds (10, 20, 40, 80 by default).
+ORBITER_NOTIFY_BACKOFF_SECONDS = float(_env("ORBITER_NOTIFY_BACKOFF_SECONDS", "10"))
+# Email goes through Django's SMTP backend.
+EMAIL_BACKEND = _env("ORBITER_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = _env("ORBITER_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(_env("ORBITER_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = _env("ORBITER_EMAIL_USER")
+EMAIL_HOST_PASSWORD = _env("ORBITER_EMAIL_PASSWORD") or (
+    Path(_env("ORBITER_EMAIL_PASSWORD_FILE")).read_text().strip() if _env("ORBITER_EMAIL_PASSWORD_FILE") else ""
+)
+EMAIL_USE_TLS = _flag("ORBITER_EMAIL_STARTTLS")
+EMAIL_USE_SSL = _flag("ORBITER_EMAIL_SSL")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("ORBITER_EMAIL_STARTTLS and ORBITER_EMAIL_SSL: set one, not both")
+EMAIL_TIMEOUT = ORBITER_NOTIFY_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = _env("ORBITER_EMAIL_FROM", "orbiter@localhost")
 
 LOGGING = {
     "version": 1,
