@@ -50,6 +50,7 @@ registry = Registry(
     {
         "simulated": "orbiter.converge.drivers.simulated:SimulatedConverge",
         "agent": "orbiter.converge.drivers.agent:AgentConverge",
+        "command": "orbiter.converge.drivers.command:CommandConverge",
     },
 )
 

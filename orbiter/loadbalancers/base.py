@@ -1,7 +1,8 @@
 """The load-balancer driver interface.
 
 A driver fills in `disable`, `enable` and `state` for one member. The engine calls the
-batch forms, `drain_many` and `restore_many`, whose default loops over members; a driver
+batch forms, `drain_many`, `restore_many` and `states_many` (a read, for the capacity
+budget), whose default loops over members; a driver
 that can do a whole batch in one round trip overrides them (the simulated one does).
 Errors are DriverError, `permanent` or not, reported per member.
 """
@@ -41,6 +42,10 @@ class LoadBalancer:
 
     def state(self, member: str) -> MemberState:
         raise NotImplementedError
+
+    def states_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
+        """Each member's state (or the error), changing nothing: the capacity budget's read."""
+        return {m: self._guard(lambda m=m: self.state(m)) for m in members}
 
     def drain_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
         """Disable each member and return its state afterwards (or the error)."""

@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+from orbiter.loadbalancers import budget
+
 
 class Pool(models.Model):
     """A load-balancer pool serving one application in one environment."""
@@ -10,6 +12,9 @@ class Pool(models.Model):
     environment = models.ForeignKey("catalog.Environment", on_delete=models.CASCADE, related_name="pools")
     driver = models.CharField(max_length=40, default="simulated")
     options = models.JSONField(default=dict, blank=True)
+    # How many members may be out of service at once, for any reason (loadbalancers/capacity.py):
+    # a count ("2") or a percentage of the members ("25%"); empty for no budget.
+    max_unavailable = models.CharField(max_length=8, blank=True, default="", validators=[budget.model_validator])
 
     def __str__(self):
         return self.name

@@ -180,9 +180,23 @@ class LoadBalancerContract:
         assert isinstance(bad, DriverError) and bad.permanent and self.unknown_member in bad.message
         assert answer[members[0]].admin == answer[members[1]].admin == UP
 
+    def test_states_many_reads_every_member_without_changing_any(self, driver, members):
+        driver.disable(members[0])
+        given = [members[0], self.unknown_member, members[1]]
+
+        answer = driver.states_many(given)
+
+        assert set(answer) == set(given)
+        bad = answer[self.unknown_member]
+        assert isinstance(bad, DriverError) and bad.permanent and self.unknown_member in bad.message
+        assert answer[members[0]].admin == self.disabled_admin
+        assert answer[members[1]].admin == UP
+        assert driver.state(members[0]).admin == self.disabled_admin  # a read changed nothing
+
     def test_an_empty_batch_is_an_empty_answer(self, driver):
         assert driver.drain_many([]) == {}
         assert driver.restore_many([]) == {}
+        assert driver.states_many([]) == {}
 
     # --- live connections (drivers that can observe them) ------------------------------------
 

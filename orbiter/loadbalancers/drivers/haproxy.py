@@ -83,6 +83,9 @@ class HAProxyLoadBalancer(LoadBalancer):
     def restore_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
         return self._batch(members, "ready")
 
+    def states_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
+        return self._states(members)
+
     def _batch(self, members: list[str], new_state: str) -> dict[str, MemberState | DriverError]:
         errors: dict[str, DriverError] = {}
         for member in members:

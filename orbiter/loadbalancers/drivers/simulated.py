@@ -34,6 +34,12 @@ class SimulatedLoadBalancer(LoadBalancer):
     def restore_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
         return self._batch(members, UP)
 
+    def states_many(self, members: list[str]) -> dict[str, MemberState | DriverError]:
+        refused = set(self.options.get("fail_members", []))
+        errors = {m: DriverError(f"simulated load balancer refuses member {m}", permanent=True)
+                  for m in members if m in refused}
+        return {**self._states([m for m in members if m not in refused]), **errors}
+
     def _batch(self, members: list[str], admin: str) -> dict[str, MemberState | DriverError]:
         refused = set(self.options.get("fail_members", []))
         errors = {m: DriverError(f"simulated load balancer refuses member {m}", permanent=True)
