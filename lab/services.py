@@ -11,7 +11,7 @@ Standard library only; each service gets a free 127.0.0.1 port unless one is giv
     pg = Postgres("/tmp/mylab", durable=True); pg.start(); print(pg.url); pg.stop()
 
     python lab/services.py run [--services postgres,redis] -- CMD ARGS...
-    python lab/services.py ensure-installed [--services postgres,redis,activemq,haproxy]
+    python lab/services.py ensure-installed [--services postgres,redis,activemq,haproxy,rpm,createrepo]
 
 `run` exits with CMD's exit code (128+N if killed by signal N).  `--services` and `running()`
 default to postgres,redis.  New services subclass `Service` and go into `SERVICES`.
@@ -360,20 +360,35 @@ def haproxy_command(socket_path, command: str, timeout: float = 5.0) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-class Puppet(Service):
+class Tool(Service):
     """A tool, not a service: installed by `ensure-installed`, run by the tests themselves."""
 
-    name, env_var, apt_package, binaries = "puppet", "", "puppet-agent", ("puppet",)
-
     def start(self) -> None:
-        raise RuntimeError("puppet is installed, not started: tests run `puppet apply` themselves")
+        raise RuntimeError(f"{self.name} is installed, not started: tests run it themselves")
 
     def stop(self) -> None:
         pass
 
 
+class Puppet(Tool):
+    name, env_var, apt_package, binaries = "puppet", "", "puppet-agent", ("puppet",)
+
+
+class Rpm(Tool):
+    """rpmbuild: tests build real RPMs."""
+
+    name, env_var, apt_package, binaries = "rpm", "", "rpm", ("rpm", "rpmbuild")
+
+
+class Createrepo(Tool):
+    """createrepo_c: tests publish those RPMs in real yum repositories."""
+
+    name, env_var, apt_package, binaries = "createrepo", "", "createrepo-c", ("createrepo_c",)
+
+
 SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis, "activemq": ActiveMQ,
-                                      "haproxy": HAProxy, "puppet": Puppet}
+                                      "haproxy": HAProxy, "puppet": Puppet, "rpm": Rpm,
+                                      "createrepo": Createrepo}
 DEFAULT_SERVICES = ("postgres", "redis")  # `run`, `ensure-installed` and running() without names
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # become SystemExit; SIGINT: KeyboardInterrupt
 

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "orbiter.converge",
     "orbiter.deployments",
     "orbiter.notifications",
+    "orbiter.sources",
+    "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",
 ]
@@ -178,6 +180,18 @@ ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.
 ORBITER_STALE_SECONDS = float(_env("ORBITER_STALE_SECONDS", "15"))
+
+# --- Artifact sources and metrics (docs/sources.md, docs/metrics.md) -----------------------
+# How often the scheduler looks for yum repositories due for a poll (each has its own interval).
+ORBITER_REPO_TICK_SECONDS = float(_env("ORBITER_REPO_TICK_SECONDS", "2"))
+ORBITER_REPO_TIMEOUT_S = float(_env("ORBITER_REPO_TIMEOUT_S", "30"))  # connect, and each read
+ORBITER_REPO_MAX_MB = int(_env("ORBITER_REPO_MAX_MB", "256"))  # compressed primary metadata
+ORBITER_REPO_MAX_XML_MB = int(_env("ORBITER_REPO_MAX_XML_MB", "2048"))  # once decompressed
+# Bearer token GET /metrics requires when set (empty: /metrics is open, as Prometheus expects).
+ORBITER_METRICS_TOKEN = _env("ORBITER_METRICS_TOKEN") or (
+    Path(_env("ORBITER_METRICS_TOKEN_FILE")).read_text().strip() if _env("ORBITER_METRICS_TOKEN_FILE") else ""
+)
+ORBITER_METRICS_WINDOW_DAYS = int(_env("ORBITER_METRICS_WINDOW_DAYS", "30"))
 
 # --- Notifications (docs/notifications.md) ----------------------------------------------
 # The address users open Orbiter at: links in notifications point there.

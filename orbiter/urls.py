@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from orbiter.metrics import views as metrics_views
 from orbiter.puppet import agent_views
 from orbiter.puppet import views as puppet_views
 from orbiter.web import views
@@ -11,5 +12,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("puppet/enc/<str:certname>", puppet_views.enc, name="puppet-enc"),
     path("agents/enroll", agent_views.enroll, name="agent-enroll"),
+    path("metrics", metrics_views.metrics, name="metrics"),  # Prometheus (docs/metrics.md)
     path("admin/", admin.site.urls),
 ]
