@@ -1,8 +1,10 @@
 """Standalone runtime: the same Celery tasks, executed by a Celery worker inside this
-process (in-memory broker, thread pool), plus the sweeper beat would run."""
+process (in-memory broker, thread pool), plus the periodic tasks beat would send."""
 
 import logging
 import threading
+import time
+from datetime import timedelta
 
 from django.conf import settings
 
@@ -29,16 +31,7 @@ class InProcessWorker:
             ready.set()
             self._controller.start()
 
-        def sweep():
-            from orbiter.deployments.tasks import sweep_task
-
-            while not self._stop.wait(settings.ORBITER_SWEEP_SECONDS):
-                try:
-                    sweep_task.delay()
-                except Exception:  # keep sweeping; the next tick retries
-                    log.exception("sweep failed")
-
-        for target, name in ((work, "orbiter-worker"), (sweep, "orbiter-sweeper")):
+        for target, name in ((work, "orbiter-worker"), (lambda: periodic_loop(self._stop), "orbiter-beat")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -49,3 +42,33 @@ class InProcessWorker:
         self._stop.set()
         if self._controller is not None:
             self._controller.stop(in_sighandler=False)
+
+
+def periodic_loop(stop: threading.Event) -> None:
+    """What `orbiter scheduler` (Celery beat) would do, until `stop` is set: queue every
+    periodic task of the app (orbiter/celery.py and CELERY_BEAT_SCHEDULE) at its interval."""
+    entries = periodic_entries()
+    due = dict.fromkeys(entries, 0.0)
+    tick = min([settings.ORBITER_SWEEP_SECONDS, *(seconds for _, seconds in entries.values())])
+    while not stop.wait(tick):
+        now = time.monotonic()
+        for name, (task, seconds) in entries.items():
+            if now < due[name]:
+                continue
+            due[name] = now + seconds
+            try:
+                app.tasks[task].apply_async()
+            except Exception:  # keep going; the next tick retries
+                log.exception("periodic task %s could not be queued", name)
+
+
+def periodic_entries() -> dict[str, tuple[str, float]]:
+    """name → (task name, interval in seconds) of every periodic task beat would send."""
+    app.loader.import_default_modules()  # the apps' tasks modules, as a worker would
+    entries = {}
+    for name, entry in (app.conf.beat_schedule or {}).items():
+        every = entry["schedule"]
+        every = getattr(every, "run_every", every)  # celery.schedules.schedule
+        seconds = every.total_seconds() if isinstance(every, timedelta) else float(every)
+        entries[name] = (entry["task"], seconds)
+    return entries
