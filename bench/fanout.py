@@ -4,6 +4,7 @@ and every signed reply recorded by the control plane.
     python bench/fanout.py --agents 100
     python bench/fanout.py --agents 1000 [--batch-publish] [--processes 2] [--consumer listen|plain]
     #   --heartbeat-ms MS  --warmup ROUNDS  --keep  --broker-max-connections N  --timeout S
+    #   --switch-interval S  (the agent workers' sys.setswitchinterval; default Python's 0.005)
 
 Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis) on free
 127.0.0.1 ports and stops everything at the end; the whole run stops after `--timeout`.
@@ -176,6 +177,10 @@ def agents_worker(spec_path: str) -> int:
 
     spec = json.loads(Path(spec_path).read_text())
     signal.alarm(int(spec["timeout_s"]))  # SIGALRM's default action ends the process
+    # Hundreds of agent threads share this interpreter's GIL (a real agent process has 3):
+    # a longer switch interval cuts the futex traffic of the waiting threads but delays the
+    # stomp.py receiver threads (docs/benchmarks.md); Python's default unless asked.
+    sys.setswitchinterval(spec["switch_interval_s"])
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # ~5 fds per agent
     logging.basicConfig(level=logging.WARNING)
@@ -513,6 +518,8 @@ def main() -> None:
     parser.add_argument("--consumer", choices=["listen", "plain"], default="listen",
                         help="listen: PostgreSQL + a real `orbiter listen` (default); plain: a verifying thread")
     parser.add_argument("--heartbeat-ms", type=int, default=10000, help="agents' heartbeat_ms (default 10000)")
+    parser.add_argument("--switch-interval", type=float, default=0.005, metavar="S",
+                        help="sys.setswitchinterval in the agent workers (default 0.005, Python's)")
     parser.add_argument("--warmup", type=int, default=1, metavar="ROUNDS",
                         help="untimed rounds of pings before the timed puppet.run round (default 1)")
     parser.add_argument("--idle-s", type=float, default=5.0, help="idle time before reading the lone agent's RSS")
@@ -524,6 +531,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.agents < 1 or args.processes < 1:
         parser.error("--agents and --processes must be at least 1")
+    if not 0 < args.switch_interval <= 1:
+        parser.error("--switch-interval must be in (0, 1] seconds")
 
     def on_alarm(signum, frame):
         raise BenchTimeout(f"overall timeout: {args.timeout}s")
@@ -556,6 +565,7 @@ def run(args, lab: Path) -> dict:
     progress(f"wrote {n + 1} agent configs and key pairs in {time.monotonic() - clock:.1f}s")
     out: dict = {"agents": n, "processes": args.processes, "batch_publish": args.batch_publish,
                  "warmup": args.warmup, "heartbeat_ms": args.heartbeat_ms,
+                 "worker_switch_interval_s": args.switch_interval,
                  "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
                  "recorded_by": "orbiter listen (ReplyListener -> PostgreSQL), polled every 25 ms" if listen
                  else "plain verifying consumer thread (no database)"}
@@ -599,7 +609,8 @@ def run(args, lab: Path) -> dict:
             for i, chunk in enumerate(chunks):
                 spec = lab / f"worker-{i}.json"
                 spec.write_text(json.dumps({"configs": [str(fleet[c][0]) for c in chunk],
-                                            "timeout_s": args.timeout + 60, "connect_timeout_s": 120}))
+                                            "timeout_s": args.timeout + 60, "connect_timeout_s": 120,
+                                            "switch_interval_s": args.switch_interval}))
                 workers.append(Worker(spec, lab / f"worker-{i}.log"))
             ready = [w.expect("ready", 300) for w in workers]
             connected = sum(r["connected"] for r in ready)

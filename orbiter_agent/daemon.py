@@ -13,9 +13,10 @@ A replayed id gets its stored reply or, if the agent died before it had one, an
 "interrupted" error: Puppet never runs twice for one request. A refused message is
 logged, answered if verified well enough to address a reply, and ACKed (a NACK would
 dead-letter it). Unasked, the agent also sends a signed report of its facts (installed
-package versions, last run) to the same queue after each (re)connection and after each
-Puppet run, so the control plane learns what a host runs without polling it. Logs are
-JSON lines on stderr.
+package versions, last run) to the same queue after each (re)connection, so the control
+plane learns what a host runs without polling it; after a Puppet run the same facts go
+in the `puppet.run` reply's result as `facts` (one message, not a reply and a report).
+Logs are JSON lines on stderr.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class Agent:
         self._generation = 0
         self._backoff_s = 1.0
         self._next_attempt = 0.0
-        self._report_due = False  # Puppet ran: send a report once its reply is out
 
     def stop(self, *_: Any) -> None:
         """The SIGTERM handler: only a flag (the current request still finishes)."""
@@ -122,8 +122,7 @@ class Agent:
             log("answer_failed", error=repr(exc))  # rather than redelivered forever
             reply = None
         # Not ACKed if sending fails: redelivered after the reconnection, answered from the store.
-        if self._transmit(reply, item.ack_id) and self._report_due:
-            self.send_report("puppet.run")
+        self._transmit(reply, item.ack_id)
         return True
 
     def step_disconnect(self) -> bool:
@@ -136,8 +135,7 @@ class Agent:
 
     def send_report(self, reason: str) -> bool:
         """Send this host's facts unasked, signed, persistent; a failure costs only the
-        report (the next connection or run sends a fresh one)."""
-        self._report_due = False
+        report (the next connection or run sends fresh facts)."""
         try:
             result = {"ok": True, "certname": self.config.certname, **self.runner.facts()}
             report = make_report(result, sender=self.config.certname, now=time.time())
@@ -222,10 +220,14 @@ class Agent:
                 )
                 return {"ok": False, "transient": False, "error": error}
             params = request.params or {}
-            self._report_due = True  # whatever the run did, versions may have changed
-            result = self.runner.run(params["noop"], params["tags"], params["timeout_s"])
-            log("puppet_run", id=request.id, kind=result.kind, exit_code=result.exit_code)
-            return result.to_dict()
+            run = self.runner.run(params["noop"], params["tags"], params["timeout_s"])
+            log("puppet_run", id=request.id, kind=run.kind, exit_code=run.exit_code)
+            result = run.to_dict()
+            try:  # whatever the run did, versions may have changed: the reply says what is installed
+                result["facts"] = self.runner.facts()
+            except Exception as exc:  # noqa: BLE001 - facts that cannot be read cost only the facts
+                log("report_failed", reason="puppet.run", error=repr(exc))
+            return result
         except Exception as exc:  # noqa: BLE001 - the control plane must still get an answer
             log("action_failed", id=request.id, error=repr(exc))
             return {"ok": False, "transient": True, "error": f"agent error: {exc}"}

@@ -19,8 +19,11 @@ someone with broker access cannot move a request from one host's queue to anothe
 
 A reply has `result` (an object with a boolean "ok") and `in_reply_to` (the request's
 id) instead of `target` and `params`, keeps the request's `action`, and is sent by the
-agent under its certname. A report is what an agent sends unasked (when it connects and
-after each Puppet run): kind "report", action "facts", a `result` and no `in_reply_to`:
+agent under its certname. A `puppet.run` reply's result also carries `facts` (the report's
+`packages` and `last_run`, read after the run): an addition inside `result`, which is the
+action's to define, so version 1 still holds; receivers that do not know it ignore it. A
+report is what an agent sends unasked (when it connects): kind "report", action "facts",
+a `result` and no `in_reply_to`:
 
     {"action":"facts","expires_at":1767229200.0,"id":"0d8e5b7a-1c2f-4e3d-9a6b-5f4c3b2a1e0d",
      "issued_at":1767225600.0,"kind":"report",

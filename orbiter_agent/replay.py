@@ -1,7 +1,16 @@
 """The ids an agent has received, kept across restarts, so no request runs twice.
 
-One SQLite file (`replay.sqlite3`, WAL, synchronous=FULL) in the agent's state
-directory: each write is one atomic statement, durable before it returns.
+One SQLite file (`replay.sqlite3`, WAL) in the agent's state directory; each write is
+one atomic statement.
+
+Durability is paid only where the guarantee needs it. The first `remember(id, ...,
+None)` commits with synchronous=FULL (the WAL is fsynced before it returns): once Puppet
+starts, even a power loss cannot make the id forgotten. Adding the reply afterwards
+commits with synchronous=NORMAL: WAL mode keeps the database consistent and a crashed
+*process* loses nothing; only a power loss can lose that last write, and then the
+redelivered request finds its id without a reply and is answered "interrupted" (a
+transient error the control plane retries) — never run twice. Expired ids are pruned at
+most once a minute, not after every write.
 
 How the agent uses it, for a verified request:
 
@@ -27,6 +36,7 @@ from types import TracebackType
 
 FILENAME = "replay.sqlite3"
 KEEP_AFTER_EXPIRY_S = 3600.0
+PRUNE_EVERY_S = 60.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS received (
@@ -53,8 +63,16 @@ class ReplayStore:
         self._lock = threading.Lock()  # the agent may answer from a worker thread
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._synchronous = ""
+        self._set_synchronous("FULL")
         self._db.executescript(_SCHEMA)
+        self._pruned_at = float("-inf")
+
+    def _set_synchronous(self, level: str) -> None:
+        """FULL or NORMAL for the commits that follow (a no-op when already set)."""
+        if level != self._synchronous:
+            self._db.execute(f"PRAGMA synchronous={level}")  # one of two constants
+            self._synchronous = level
 
     def seen(self, id: str) -> bool:
         with self._lock:
@@ -67,8 +85,12 @@ class ReplayStore:
         return None if row is None or row[0] is None else bytes(row[0])
 
     def remember(self, id: str, expires_at: float, reply: bytes | None = None) -> None:
-        """Record `id`; a later call may add its reply, never remove one already stored."""
+        """Record `id`; a later call may add its reply, never remove one already stored.
+
+        Without a reply (the record that stops a second run) the commit is fsynced before
+        this returns; with one, it is not (see the module docstring)."""
         with self._lock:
+            self._set_synchronous("FULL" if reply is None else "NORMAL")
             self._db.execute(
                 "INSERT INTO received (id, expires_at, reply) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET "
@@ -76,11 +98,15 @@ class ReplayStore:
                 "reply = coalesce(excluded.reply, reply)",
                 (id, float(expires_at), reply),
             )
-        self.prune()
+        now = self._clock()
+        if now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            self.prune(now)
 
     def prune(self, now: float | None = None) -> int:
         """Forget ids whose request expired more than an hour ago; return how many."""
-        cutoff = (self._clock() if now is None else now) - KEEP_AFTER_EXPIRY_S
+        now = self._clock() if now is None else now
+        cutoff = now - KEEP_AFTER_EXPIRY_S
         with self._lock:
             return self._db.execute("DELETE FROM received WHERE expires_at < ?", (cutoff,)).rowcount
 

@@ -21,6 +21,10 @@ from orbiter_agent.config import AgentConfig
 
 REQUESTS, BROADCAST_SUB = "requests", "broadcast"  # our subscription ids
 CONNECT_TIMEOUT_S = 10.0
+# Declare the broker gone after 3 missed heart-beat intervals, not stomp.py's 1.5: on a busy
+# broker (or a receiver thread waiting for the GIL) 1.5 dropped healthy connections in bulk,
+# and every reconnection costs a report and a resubscription.
+HEARTBEAT_RECEIVE_SCALE = 3.0
 _TRANSPORT = dict(
     prefer_localhost=False, try_loopback_connect=False, reconnect_sleep_initial=0, auto_decode=False
 )  # bodies stay bytes: the signature is over them
@@ -88,6 +92,7 @@ def connect(
         list(cfg.brokers),  # one pass in failover order per attempt; the caller backs off
         reconnect_attempts_max=len(cfg.brokers),
         heartbeats=(cfg.heartbeat_ms, cfg.heartbeat_ms),
+        heart_beat_receive_scale=HEARTBEAT_RECEIVE_SCALE,
         **_TRANSPORT,
     )
     if tls is not None:

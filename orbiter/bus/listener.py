@@ -67,44 +67,53 @@ class ReplyListener:
         self.handle_batch([message])
 
     def handle_batch(self, messages: list[Message]) -> None:
-        """Verify each reply, record the results of the whole batch in one transaction,
-        then acknowledge them all (a listener dying before that leaves them to another)."""
-        results, senders = [], set()
+        """Verify each reply, record the results and facts of the whole batch in one
+        transaction, then acknowledge them all (a listener dying before that leaves them to
+        another)."""
+        results, facts, senders = [], {}, set()
         for message in messages:
             try:
                 envelope = self._verify(message.body)
             except protocol.ProtocolError as error:
                 log.warning("refused a reply: %s (%s)", error, error.code)
                 continue  # acknowledged below: never NACK (ActiveMQ would dead-letter it); refusal is final
-            if envelope.action == "facts":  # a report (at start, after each run) or an answer to `facts`
-                self.record_facts(envelope.sender, envelope.result or {}, envelope.issued_at)
+            result = envelope.result or {}
+            if envelope.action == "facts":  # a report (at connection) or an answer to `facts`
+                _newest(facts, envelope.sender, result, envelope.issued_at)
             elif envelope.kind == "reply" and envelope.action == "puppet.run":
                 results.append(reply_to_result(envelope))
+                if isinstance(result.get("facts"), dict):  # an agent's facts after its run
+                    _newest(facts, envelope.sender, result["facts"], envelope.issued_at)
             senders.add(envelope.sender)
         with transaction.atomic():
             if results:
                 self.recorded += converge_results_record(results)
             if senders:
-                Host.objects.filter(certname__in=senders).update(last_seen_at=_now())
+                self.record_hosts(senders, facts)
         for message in messages:
             message.ack()
 
     @staticmethod
-    def record_facts(certname: str, result: dict, issued_at: float) -> None:
-        """Keep what the agent says is installed (drift = pinned != installed, see
-        catalog.selectors.host_versions). Reports may arrive out of order through competing
-        listeners: an older one than what is stored changes nothing."""
-        packages = result.get("packages") if isinstance(result.get("packages"), dict) else {}
-        facts = {
-            "packages": {str(k)[:200]: (str(v)[:200] if v is not None else None) for k, v in packages.items()},
-            "last_run": result.get("last_run") if isinstance(result.get("last_run"), dict) else None,
-            "reported_at": issued_at,
-        }
-        with transaction.atomic():
-            host = Host.objects.select_for_update().filter(certname=certname).first()
-            if host is None or (host.facts or {}).get("reported_at", 0) > issued_at:
-                return
-            Host.objects.filter(pk=host.pk).update(facts=facts, last_seen_at=_now())
+    def record_hosts(senders: set[str], facts: dict[str, tuple[dict, float]]) -> None:
+        """Stamp every sender as seen and keep the facts reported by some of them: what the
+        agent says is installed (drift = pinned != installed, see catalog.selectors.host_versions).
+        Reports may arrive out of order through competing listeners: an older one than what
+        is stored changes nothing. Three statements for the batch, whatever its size; the
+        rows are locked in primary-key order, so competing listeners cannot deadlock."""
+        hosts = list(Host.objects.select_for_update().filter(certname__in=senders).order_by("pk")
+                     .only("pk", "certname", "facts"))
+        changed = []
+        for host in hosts:
+            if host.certname not in facts:
+                continue
+            result, issued_at = facts[host.certname]
+            if (host.facts or {}).get("reported_at", 0) > issued_at:
+                continue
+            host.facts = _facts(result, issued_at)
+            changed.append(host)
+        if changed:
+            Host.objects.bulk_update(changed, ["facts"])
+        Host.objects.filter(pk__in=[h.pk for h in hosts]).update(last_seen_at=_now())
 
     def _verify(self, body: bytes):
         try:
@@ -122,6 +131,22 @@ class ReplyListener:
         while not self.stopping:
             self.bus.step(timeout=0.5)
         self.bus.close()
+
+
+def _newest(facts: dict[str, tuple[dict, float]], sender: str, result: dict, issued_at: float) -> None:
+    """Keep, per host, the facts it reported last (a batch may hold two of its reports)."""
+    if sender not in facts or facts[sender][1] <= issued_at:
+        facts[sender] = (result, issued_at)
+
+
+def _facts(result: dict, issued_at: float) -> dict:
+    """Host.facts from an agent's report: its packages, last run and when it said so."""
+    packages = result.get("packages") if isinstance(result.get("packages"), dict) else {}
+    return {
+        "packages": {str(k)[:200]: (str(v)[:200] if v is not None else None) for k, v in packages.items()},
+        "last_run": result.get("last_run") if isinstance(result.get("last_run"), dict) else None,
+        "reported_at": issued_at,
+    }
 
 
 def _now():

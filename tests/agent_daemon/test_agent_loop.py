@@ -1,5 +1,5 @@
-"""The agent's loop without a broker: which messages run, which are answered, and when a
-report goes out. A stand-in connection records what the agent sends and ACKs."""
+"""The agent's loop without a broker: which messages run, which are answered, and when
+facts go out. A stand-in connection records what the agent sends and ACKs."""
 
 from __future__ import annotations
 
@@ -139,13 +139,14 @@ def test_a_puppet_run_for_every_host_is_refused(setup, capsys):
     assert setup.puppet_runs == 0
 
 
-def test_a_puppet_run_for_this_host_is_answered_then_acked_then_reported(setup):
+def test_a_puppet_run_for_this_host_is_answered_with_its_facts_then_acked(setup):
     setup.deliver(setup.request("puppet.run", RUN))
 
-    (what1, reply), (what2, _), (what3, report) = setup.sent()
+    (what1, reply), (what2, _) = setup.sent()  # no separate report: the facts are in the reply
     assert (what1, reply["kind"], reply["result"]["kind"]) == ("send", "reply", "changed")
+    assert reply["result"]["facts"] == {"packages": {}, "last_run": None}
     assert "target" not in reply
-    assert what2 == "ack" and (what3, report["kind"]) == ("send", "report")
+    assert what2 == "ack"
     assert setup.puppet_runs == 1
 
 

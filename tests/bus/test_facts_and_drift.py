@@ -66,3 +66,30 @@ def test_a_report_signed_with_another_hosts_key_is_refused(agents):
     bus_from_settings().step()
 
     assert Host.objects.get(certname=host(1)).facts == {}
+
+
+def test_the_facts_in_a_puppet_run_reply_are_recorded_with_its_result(agents):
+    request = protocol.make_request("puppet.run", {"noop": False, "timeout_s": 60}, target=host(1),
+                                    sender=protocol.CONTROL_PLANE, ttl_s=600, now=time.time())
+    facts = {"packages": {"shop-api": "1.1.0-1"}, "last_run": {"resources": {"changed": 1}}}
+    reply = protocol.make_reply(request, {"ok": True, "kind": "changed", "facts": facts},
+                                sender=host(1), now=time.time())
+    bus_from_settings().send(REPLIES, protocol.encode(protocol.sign(reply, agents.keys[host(1)])))
+    bus_from_settings().step()
+
+    reported = Host.objects.get(certname=host(1))
+    assert reported.facts["packages"] == {"shop-api": "1.1.0-1"}
+    assert reported.facts["last_run"] == {"resources": {"changed": 1}}
+
+
+def test_reports_handled_in_one_batch_keep_each_hosts_newest(agents):
+    now = time.time()
+    for certname, version, at in [(host(1), "1.1.0-1", now), (host(1), "1.0.0-1", now - 60),
+                                  (host(2), "2.0.0-1", now)]:
+        envelope = protocol.make_report({"ok": True, "packages": {"shop-api": version}}, sender=certname, now=at)
+        bus_from_settings().send(REPLIES, protocol.encode(protocol.sign(envelope, agents.keys[certname])))
+    bus_from_settings().step()  # all three in one batch
+
+    assert Host.objects.get(certname=host(1)).facts["packages"] == {"shop-api": "1.1.0-1"}
+    assert Host.objects.get(certname=host(2)).facts["packages"] == {"shop-api": "2.0.0-1"}
+    assert Host.objects.filter(last_seen_at__isnull=False).count() == 2
