@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "orbiter.core",
     "orbiter.audit",
     "orbiter.catalog",
+    "orbiter.accounts",
+    "orbiter.api",
     "orbiter.loadbalancers",
     "orbiter.converge",
     "orbiter.deployments",
@@ -76,6 +78,10 @@ INSTALLED_APPS = [
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "orbiter.audit.middleware.AuditContextMiddleware",  # actor's source IP on every Event
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -132,6 +139,51 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# --- Sign-in, roles, audit, REST API (see docs/api.md) -----------------------------------
+from orbiter.accounts.auth_config import auth_settings  # noqa: E402
+
+_auth = auth_settings(os.environ)  # LDAP / OIDC switched on by ORBITER_LDAP_URI / ORBITER_OIDC_CLIENT_ID
+AUTHENTICATION_BACKENDS = _auth.pop("AUTHENTICATION_BACKENDS")
+INSTALLED_APPS += _auth.pop("EXTRA_INSTALLED_APPS")
+globals().update(_auth)
+
+# The role every active signed-in user has where no binding gives more ("" for none).
+ORBITER_DEFAULT_ROLE = _env("ORBITER_DEFAULT_ROLE", "viewer")
+if ORBITER_DEFAULT_ROLE not in ("", "viewer", "deployer", "approver", "admin"):
+    raise ImproperlyConfigured(
+        f"ORBITER_DEFAULT_ROLE={ORBITER_DEFAULT_ROLE!r}; allowed: viewer, deployer, approver, admin or empty"
+    )
+# Reverse proxies whose X-Forwarded-For the audit trail believes (comma separated IPs).
+ORBITER_TRUSTED_PROXIES = [p.strip() for p in _env("ORBITER_TRUSTED_PROXIES").split(",") if p.strip()]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "orbiter.api.auth.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "orbiter.api.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "orbiter.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Orbiter API",
+    "DESCRIPTION": "Deployments, approvals, locks, freezes and the audit trail. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from drf-spectacular-sidecar, served by us: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DeploymentStatusEnum": "orbiter.deployments.states.DEPLOYMENT_STATUSES",
+        "HostStatusEnum": "orbiter.deployments.states.HOST_STATUSES",
+    },
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

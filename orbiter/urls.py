@@ -1,5 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from orbiter.metrics import views as metrics_views
 from orbiter.puppet import agent_views
@@ -14,4 +15,8 @@ urlpatterns = [
     path("agents/enroll", agent_views.enroll, name="agent-enroll"),
     path("metrics", metrics_views.metrics, name="metrics"),  # Prometheus (docs/metrics.md)
     path("admin/", admin.site.urls),
+    path("api/", include("orbiter.api.urls")),  # REST API, OpenAPI schema and docs (docs/api.md)
 ]
+
+if "oidc" in settings.ORBITER_AUTH_METHODS:  # ORBITER_OIDC_CLIENT_ID set: /oidc/authenticate/, /oidc/callback/
+    urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

@@ -7,9 +7,9 @@ from orbiter.audit.models import Event
 class EventAdmin(admin.ModelAdmin):
     """Read-only: the audit trail is append-only."""
 
-    list_display = ["created_at", "actor", "verb", "object_type", "object_id", "before", "after"]
+    list_display = ["created_at", "actor", "source_ip", "verb", "object_type", "object_id", "before", "after"]
     list_filter = ["verb", "object_type"]
-    search_fields = ["actor", "object_id", "verb"]
+    search_fields = ["actor", "object_id", "verb", "source_ip"]
 
     def has_add_permission(self, request):
         return False

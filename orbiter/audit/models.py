@@ -3,6 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+from orbiter.audit.context import current_source_ip
+
 
 class Event(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
@@ -14,7 +16,8 @@ class Event(models.Model):
     after = models.CharField(max_length=40, blank=True)
     # Denormalized so a deployment's timeline is one indexed query.
     deployment_id = models.BigIntegerField(null=True, blank=True, db_index=True)
-    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The client's address while serving a request (see audit/context.py); None for workers.
+    source_ip = models.GenericIPAddressField(null=True, blank=True, default=current_source_ip)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -19,12 +19,16 @@ class ApplicationAdmin(admin.ModelAdmin):
 
 @admin.register(Environment)
 class EnvironmentAdmin(admin.ModelAdmin):
-    list_display = ["name", "order", "requires_approval", "lock_reason", "locked_by"]
+    list_display = ["name", "order", "requires_approval", "min_approvals", "lock_reason", "locked_by"]
 
 
 @admin.register(FreezeWindow)
 class FreezeWindowAdmin(admin.ModelAdmin):
-    list_display = ["environment", "starts_at", "ends_at", "reason"]
+    """Prefer the API or `orbiter` services: they validate windows and audit changes."""
+
+    list_display = ["environment", "kind", "reason", "starts_at", "ends_at", "weekdays", "start_time", "end_time",
+                    "timezone"]
+    list_filter = ["environment", "kind"]
 
 
 @admin.register(Host)

@@ -35,6 +35,9 @@ class Environment(models.Model):
     name = models.SlugField(max_length=63, unique=True)
     order = models.PositiveIntegerField(default=0, help_text="position in the pipeline")
     requires_approval = models.BooleanField(default=False)
+    min_approvals = models.PositiveSmallIntegerField(
+        default=1, help_text="distinct approvers (none of them the requester) a deployment needs when approval is required"
+    )
     puppet_environment = models.CharField(max_length=63, blank=True, help_text="Puppet environment the ENC sets")
 
     # A lock is a reason plus an author, never a bare boolean.
@@ -54,16 +57,32 @@ class Environment(models.Model):
 
 
 class FreezeWindow(models.Model):
+    """No deployments to the environment while a window is open (rollbacks and admin overrides
+    excepted). Either one date range (`once`: starts_at → ends_at), or `weekly`: on the given
+    days from start_time to end_time, wall-clock in `timezone`; an end at or before the start
+    runs past midnight into the next day (Fri 18:00 → 06:00 covers Friday night)."""
+
+    ONCE, WEEKLY = "once", "weekly"
+    DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="freezes")
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    kind = models.CharField(max_length=10, choices=[(ONCE, ONCE), (WEEKLY, WEEKLY)], default=ONCE)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    weekdays = models.JSONField(default=list, blank=True, help_text='weekly: e.g. ["fri", "sat"]')
+    start_time = models.TimeField(null=True, blank=True)
+    end_time = models.TimeField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Paris")
     reason = models.CharField(max_length=200)
     created_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
-        ordering = ["starts_at"]
+        ordering = ["starts_at", "id"]
 
     def __str__(self):
+        if self.kind == self.WEEKLY:
+            return (f"{self.environment}: {self.reason} ({','.join(self.weekdays)} "
+                    f"{self.start_time:%H:%M}–{self.end_time:%H:%M} {self.timezone})")
         return f"{self.environment}: {self.reason} ({self.starts_at:%Y-%m-%d %H:%M} → {self.ends_at:%Y-%m-%d %H:%M})"
 
 

@@ -3,13 +3,14 @@
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from orbiter.artifacts.rpmversion import NEVRA, validate_package_name
 from orbiter.audit.services import event_record
-from orbiter.catalog import signals
-from orbiter.catalog.models import Application, Artifact, Environment, Host
+from orbiter.catalog import freezes, signals
+from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host
 from orbiter.common import validators
-from orbiter.common.errors import ValidationError
+from orbiter.common.errors import Conflict, NotFound, ValidationError
 from orbiter.loadbalancers.models import Pool, PoolMember
 
 log = logging.getLogger("orbiter.catalog")
@@ -36,11 +37,115 @@ def application_create(*, name: str, package: str, actor: str, **fields) -> Appl
     return app
 
 
-def environment_create(*, name: str, order: int, actor: str, requires_approval: bool = False) -> Environment:
+def environment_create(*, name: str, order: int, actor: str, requires_approval: bool = False,
+                       min_approvals: int = 1) -> Environment:
     validators.slug("name", name)
+    if not isinstance(min_approvals, int) or not 1 <= min_approvals <= 10:
+        raise ValidationError("min_approvals: give a number of approvers from 1 to 10", field="min_approvals")
     with transaction.atomic():
-        env = Environment.objects.create(name=name, order=order, requires_approval=requires_approval)
+        env = Environment.objects.create(name=name, order=order, requires_approval=requires_approval,
+                                         min_approvals=min_approvals)
         event_record(actor=actor, verb="environment.create", obj=env)
+    return env
+
+
+def environment_protect(*, environment: Environment | str, requires_approval: bool, min_approvals: int,
+                        actor: str) -> Environment:
+    """Set whether deployments need approval, and how many distinct approvers."""
+    if not isinstance(min_approvals, int) or not 1 <= min_approvals <= 10:
+        raise ValidationError("min_approvals: give a number of approvers from 1 to 10", field="min_approvals")
+    with transaction.atomic():
+        env = _environment_locked(environment)
+        before = {"requires_approval": env.requires_approval, "min_approvals": env.min_approvals}
+        Environment.objects.filter(pk=env.pk).update(requires_approval=requires_approval, min_approvals=min_approvals)
+        env.refresh_from_db()
+        after = {"requires_approval": env.requires_approval, "min_approvals": env.min_approvals}
+        if after != before:
+            event_record(actor=actor, verb="environment.protect", obj=env, data={"before": before, "after": after})
+    return env
+
+
+def environment_lock(*, environment: Environment | str, reason: str, actor: str) -> Environment:
+    """Lock: no deployment starts there until unlocked. A lock is a reason and an author."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise ValidationError("reason: say why the environment is locked (1 to 500 characters)", field="reason")
+    with transaction.atomic():
+        env = _environment_locked(environment)
+        if env.is_locked:
+            raise Conflict(f"{env.name} is already locked by {env.locked_by}: {env.lock_reason}")
+        now = timezone.now()
+        Environment.objects.filter(pk=env.pk).update(lock_reason=reason, locked_by=actor, locked_at=now)
+        event_record(actor=actor, verb="environment.lock", obj=env, before="unlocked", after="locked",
+                     data={"reason": reason})
+        env.lock_reason, env.locked_by, env.locked_at = reason, actor, now
+    return env
+
+
+def environment_unlock(*, environment: Environment | str, actor: str) -> Environment:
+    with transaction.atomic():
+        env = _environment_locked(environment)
+        if not env.is_locked:
+            raise Conflict(f"{env.name} is not locked")
+        Environment.objects.filter(pk=env.pk).update(lock_reason="", locked_by="", locked_at=None)
+        event_record(actor=actor, verb="environment.unlock", obj=env, before="locked", after="unlocked",
+                     data={"reason": env.lock_reason, "locked_by": env.locked_by})
+        env.lock_reason, env.locked_by, env.locked_at = "", "", None
+    return env
+
+
+def freeze_create(*, environment: Environment | str, actor: str, **fields) -> FreezeWindow:
+    """A freeze window: kind "once" (starts_at, ends_at) or "weekly" (weekdays, start_time,
+    end_time, timezone); see catalog/freezes.py."""
+    checked = freezes.validated(fields)
+    with transaction.atomic():
+        env = _environment_locked(environment)
+        window = FreezeWindow.objects.create(environment=env, created_by=actor, **checked)
+        event_record(actor=actor, verb="freeze.create", obj=window,
+                     data={"environment": env.name, "after": freezes.as_dict(window)})
+    return window
+
+
+def freeze_update(*, freeze_id: int, actor: str, **fields) -> FreezeWindow:
+    """Change a window; fields not given keep their value."""
+    with transaction.atomic():
+        window = _freeze_locked(freeze_id)
+        before = freezes.as_dict(window)
+        checked = freezes.validated({**_freeze_fields(window), **fields})
+        FreezeWindow.objects.filter(pk=window.pk).update(**checked)
+        window.refresh_from_db()
+        event_record(actor=actor, verb="freeze.update", obj=window,
+                     data={"environment": window.environment.name, "before": before,
+                           "after": freezes.as_dict(window)})
+    return window
+
+
+def freeze_delete(*, freeze_id: int, actor: str) -> None:
+    with transaction.atomic():
+        window = _freeze_locked(freeze_id)
+        event_record(actor=actor, verb="freeze.delete", obj=window,
+                     data={"environment": window.environment.name, "before": freezes.as_dict(window)})
+        window.delete()
+
+
+def _freeze_fields(window: FreezeWindow) -> dict:
+    return {name: getattr(window, name) for name in
+            ("kind", "reason", "starts_at", "ends_at", "weekdays", "start_time", "end_time", "timezone")}
+
+
+def _freeze_locked(freeze_id: int) -> FreezeWindow:
+    window = FreezeWindow.objects.select_for_update().select_related("environment").filter(pk=freeze_id).first()
+    if window is None:
+        raise NotFound(f"freeze window #{freeze_id} does not exist")
+    return window
+
+
+def _environment_locked(environment: Environment | str) -> Environment:
+    name = environment if isinstance(environment, str) else environment.name
+    env = Environment.objects.select_for_update().filter(name=name).first()
+    if env is None:
+        known = ", ".join(Environment.objects.values_list("name", flat=True)) or "none yet"
+        raise NotFound(f"environment: unknown {name!r}; known: {known}", field="environment")
     return env
 
 

@@ -2,7 +2,14 @@
 
 
 class OrbiterError(Exception):
-    """A refusal or failure a user should read: `message` says what, `extra` the details."""
+    """A refusal or failure a user should read: `message` says what, `extra` the details.
+
+    `code` (machine-readable) and `http_status` are data on each class, so the API, the
+    UI and the CLI render every error the same way without isinstance chains.
+    """
+
+    code = "refused"
+    http_status = 409
 
     def __init__(self, message: str, **extra):
         super().__init__(message)
@@ -13,9 +20,20 @@ class OrbiterError(Exception):
 class ValidationError(OrbiterError):
     """Bad input: the message names the field and what is allowed."""
 
+    code = "invalid"
+    http_status = 400
+
 
 class NotFound(OrbiterError):
-    pass
+    code = "not_found"
+    http_status = 404
+
+
+class Forbidden(OrbiterError):
+    """The user's role in that environment (or the API token's scope) does not allow the action."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 class PreflightRefused(OrbiterError):
@@ -27,11 +45,15 @@ class PreflightRefused(OrbiterError):
 
 
 class IllegalTransition(OrbiterError):
-    pass
+    code = "illegal_transition"
+    http_status = 409
 
 
 class Conflict(OrbiterError):
     """Someone else changed the object first (compare-and-set lost)."""
+
+    code = "conflict"
+    http_status = 409
 
 
 class DriverError(Exception):

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from orbiter.artifacts.rpmversion import EVR
-from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host, Pin
+from orbiter.catalog import freezes
+from orbiter.catalog.models import Application, Artifact, Environment, Host, Pin
 from orbiter.common.errors import PreflightRefused, ValidationError
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment
@@ -68,6 +69,7 @@ def check(
     is_rollback: bool = False,
     queue: bool = False,
     exclude: Deployment | None = None,
+    freeze_overridden: bool = False,
 ) -> Checked:
     hosts = list(Host.objects.filter(environment=environment, applications=application).order_by("certname"))
     if not hosts:
@@ -109,7 +111,7 @@ Pin.objects.filter(application=application, host__in=hosts).values_list("host_id
             deployment=blocking.pk,
         )
 
-    refuse_if_closed(environment, is_rollback=is_rollback)
+    refuse_if_closed(environment, is_rollback=is_rollback, freeze_overridden=freeze_overridden)
 
     healthy = sum(1 for h in hosts if h.healthy)
     batch = 1 if strategy.canary else resolve_count(strategy.batch_size, len(hosts), minimum=1)
@@ -122,21 +124,23 @@ Pin.objects.filter(application=application, host__in=hosts).values_list("host_id
     return Checked(application, environment, artifact, strategy, hosts, blocking)
 
 
-def refuse_if_closed(environment: Environment, *, is_rollback: bool = False) -> None:
-    """Refuse when the environment is locked, or frozen (rollbacks may go through a freeze)."""
+def refuse_if_closed(environment: Environment, *, is_rollback: bool = False, freeze_overridden: bool = False) -> None:
+    """Refuse when the environment is locked, or frozen. Rollbacks may go through a freeze, and
+    so may a deployment an admin overrode the freeze for (recorded as an Event by the service)."""
     if environment.is_locked:
         raise PreflightRefused(
             "environment_locked",
             f"{environment.name} is locked by {environment.locked_by}: {environment.lock_reason}",
         )
     freeze = active_freeze(environment)
-    if freeze and not is_rollback:
+    if freeze and not is_rollback and not freeze_overridden:
         raise PreflightRefused(
             "freeze_window",
-            f"{environment.name} is frozen until {freeze.ends_at:%Y-%m-%d %H:%M} UTC: {freeze.reason}",
+            f"{environment.name} is {freeze.describe()}; an admin may override it, giving a reason",
+            freeze=freeze.window.pk,
         )
 
 
-def active_freeze(environment: Environment) -> FreezeWindow | None:
-    now = timezone.now()
-    return FreezeWindow.objects.filter(environment=environment, starts_at__lte=now, ends_at__gt=now).first()
+def active_freeze(environment: Environment) -> freezes.OpenFreeze | None:
+    """The open freeze window (one-off or weekly) that closes last, with when it closes."""
+    return freezes.open_freeze(environment, timezone.now())

@@ -8,11 +8,21 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orbiter.audit.models import Event
-from orbiter.common.errors import NotFound, OrbiterError, PreflightRefused, ValidationError
+from orbiter.common.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    OrbiterError,
+    PreflightRefused,
+    ValidationError,
+)
 from orbiter.deployments import engine, preflight, states
 from orbiter.deployments.models import Deployment, HostDeployment
 from orbiter.deployments.strategy import Strategy, make_plan
 from orbiter.deployments.transitions import transition_deployment, transition_hosts
+
+# The Event that records an admin's override of a freeze window for one deployment.
+FREEZE_OVERRIDE = "deployment.freeze_override"
 
 
 def deployment_create(
@@ -25,17 +35,26 @@ def deployment_create(
     strategy: dict | None = None,
     queue: bool = False,
     comment: str = "",
+    override_freeze: str = "",
 ) -> Deployment:
     """Check the request and create the deployment (queued, or awaiting approval).
 
-    A refused request leaves nothing behind but its `deployment.refused` Event.
+    `override_freeze` is the reason an admin gives to deploy through an open freeze window
+    (the caller checked the admin role); the override is recorded as an Event and lets the
+    deployment start while that freeze lasts. A refused request leaves nothing behind but
+    its `deployment.refused` Event.
     """
+    override_freeze = (override_freeze or "").strip()
     try:
+        if len(override_freeze) > 500:
+            raise ValidationError("override_freeze: the reason is at most 500 characters", field="override_freeze")
         app, env, artifact = preflight.resolve(application, environment, version)
         parsed = Strategy.parse(strategy, defaults=app.rollout_defaults)
         checked = preflight.check(
-            application=app, environment=env, artifact=artifact, strategy=parsed, queue=queue
+            application=app, environment=env, artifact=artifact, strategy=parsed, queue=queue,
+            freeze_overridden=bool(override_freeze),
         )
+        frozen = preflight.active_freeze(env) if override_freeze else None
     except (PreflightRefused, ValidationError) as error:
         Event.objects.create(
             actor=actor,
@@ -71,8 +90,19 @@ def deployment_create(
             deployment_id=deployment.pk,
             data={"version": artifact.label, "environment": env.name, "strategy": parsed.as_dict()},
         )
+        if frozen is not None:
+            Event.objects.create(
+                actor=actor, verb=FREEZE_OVERRIDE, object_type="deployment", object_id=str(deployment.pk),
+                deployment_id=deployment.pk,
+                data={"reason": override_freeze, "freeze": frozen.window.pk, "freeze_reason": frozen.reason,
+                      "frozen_until": frozen.until.isoformat()},
+            )
         if env.requires_approval:
-            transition_deployment(deployment, "require_approval", actor=actor, message="waiting for approval")
+            needed = max(1, env.min_approvals)
+            transition_deployment(
+                deployment, "require_approval", actor=actor,
+                message="waiting for approval" if needed == 1 else f"waiting for {needed} approvals",
+            )
         else:
             _accept(deployment, actor)
     return deployment
@@ -84,13 +114,46 @@ def _accept(deployment: Deployment, actor: str) -> None:
     engine.wake(deployment.pk)
 
 
-def deployment_approve(*, deployment_id: int, actor: str) -> Deployment:
+def deployment_approve(*, deployment_id: int, actor: str, user=None, comment: str = "") -> Deployment:
+    """Record `actor`'s approval; the deployment is accepted once its environment's
+    `min_approvals` distinct people other than the requester have approved."""
+    from orbiter.accounts.models import DeploymentApproval
+
     with transaction.atomic():
         deployment = _locked(deployment_id)
         states.target("deployment", deployment.status, "approve")  # a clear refusal when not awaiting approval
-        if actor == deployment.requested_by_name:
-            raise OrbiterError(f"{actor} requested deployment #{deployment.pk} and cannot approve it; ask someone else")
-        transition_deployment(deployment, "approve", actor=actor, message=f"approved by {actor}")
+        own = actor == deployment.requested_by_name or (
+            user is not None and user.pk is not None and user.pk == deployment.requested_by_id
+        )
+        if own:
+            raise Forbidden(
+                f"{actor} requested deployment #{deployment.pk} and cannot approve it; ask someone else",
+                deployment=deployment.pk,
+            )
+        approvers = list(
+            DeploymentApproval.objects.filter(deployment=deployment).values_list("approver_name", flat=True)
+        )
+        if actor in approvers:
+            raise Conflict(f"{actor} already approved deployment #{deployment.pk}", deployment=deployment.pk)
+        DeploymentApproval.objects.create(
+            deployment=deployment, approver=user if user is not None and user.pk else None,
+            approver_name=actor, comment=comment,
+        )
+        approvers.append(actor)
+        needed = max(1, deployment.environment.min_approvals)
+        Event.objects.create(
+            actor=actor, verb="deployment.approval", object_type="deployment", object_id=str(deployment.pk),
+            deployment_id=deployment.pk,
+            data={"approvals": len(approvers), "needed": needed, "comment": comment},
+        )
+        if len(approvers) < needed:
+            deployment.message = (
+                f"{len(approvers)} of {needed} approvals ({', '.join(approvers)}); "
+                f"waiting for {needed - len(approvers)} more"
+            )
+            Deployment.objects.filter(pk=deployment.pk).update(message=deployment.message)
+            return deployment
+        transition_deployment(deployment, "approve", actor=actor, message=f"approved by {', '.join(approvers)}")
         engine.wake(deployment.pk)
     return deployment
 
@@ -130,7 +193,9 @@ def deployment_start_if_ready(deployment: Deployment, *, now: datetime) -> datet
         deployment.message = f"queued behind #{ahead.pk} ({ahead.status}, requested by {ahead.requested_by_name})"
         return None  # woken when #ahead finishes
     try:
-        preflight.refuse_if_closed(deployment.environment, is_rollback=deployment.is_rollback)
+        overridden = Event.objects.filter(deployment_id=deployment.pk, verb=FREEZE_OVERRIDE).exists()
+        preflight.refuse_if_closed(deployment.environment, is_rollback=deployment.is_rollback,
+                                   freeze_overridden=overridden)
     except PreflightRefused as refusal:
         deployment.message = f"waiting: {refusal.message}"
         return now + timezone.timedelta(seconds=WAIT_RECHECK_SECONDS)

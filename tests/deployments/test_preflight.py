@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from orbiter.audit.models import Event
+from orbiter.catalog import services as catalog
 from orbiter.catalog.models import Environment, FreezeWindow, Host
 from orbiter.common.errors import PreflightRefused, ValidationError
 from orbiter.deployments import selectors, services, states
@@ -196,6 +197,38 @@ def test_it_refuses_inside_a_freeze_window():
     assert "cert is frozen until" in refusal.message
     assert f"{freeze.ends_at:%Y-%m-%d %H:%M} UTC" in refusal.message
     assert "black friday" in refusal.message
+
+
+@pytest.mark.django_db
+def test_it_refuses_inside_a_weekly_freeze_window_saying_when_it_ends():
+    build_fleet()
+    now = timezone.now()
+    start = (now - timedelta(hours=1)).replace(second=0, microsecond=0)
+    catalog.freeze_create(
+        environment="cert", actor="root", kind="weekly", reason="weekly release freeze",
+        weekdays=[FreezeWindow.DAYS[start.weekday()]], start_time=start.time(),
+        end_time=(start + timedelta(hours=3)).time(),
+    )
+
+    refusal = refused("freeze_window")
+
+    assert f"cert is frozen until {start + timedelta(hours=3):%Y-%m-%d %H:%M} UTC" in refusal.message
+    assert "weekly release freeze" in refusal.message and "an admin may override it" in refusal.message
+
+
+@pytest.mark.django_db
+def test_an_admin_override_goes_through_a_freeze_but_a_blank_reason_does_not():
+    build_fleet()
+    now = timezone.now()
+    catalog.freeze_create(environment="cert", actor="root", kind="once", reason="sale",
+                          starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=1))
+
+    refused("freeze_window", override_freeze="  ")
+    deployment = request("1.1.0-1", override_freeze="security fix")
+
+    [override] = Event.objects.filter(verb=services.FREEZE_OVERRIDE)
+    assert (override.actor, override.deployment_id, override.data["reason"]) == ("alice", deployment.pk,
+                                                                                "security fix")
 
 
 @pytest.mark.django_db

@@ -1,0 +1,69 @@
+"""Writes to role bindings. Every grant and revoke is an audit Event."""
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from orbiter.accounts import roles
+from orbiter.accounts.models import RoleBinding
+from orbiter.accounts.tokens import user_named
+from orbiter.audit.services import event_record
+from orbiter.catalog.models import Environment
+from orbiter.common.errors import NotFound, ValidationError
+
+
+def role_grant(*, role: str, actor: str, user: str = "", group: str = "", environment: str = "") -> RoleBinding:
+    """Bind a role to a user or a group, in one environment or (environment "") all of them.
+    Granting what is already bound returns the existing binding."""
+    if role not in roles.ROLES:
+        raise ValidationError(f"role: {role!r} is not a role; allowed: {', '.join(roles.ROLES)}", field="role")
+    who = _who(user, group)
+    env = _environment(environment)
+    with transaction.atomic():
+        binding, created = RoleBinding.objects.get_or_create(**who, environment=env, role=role,
+                                                             defaults={"created_by": actor})
+        if created:
+            event_record(actor=actor, verb="role.grant", obj=binding, after=role, data=_describe(binding))
+    return binding
+
+
+def role_revoke(*, role: str, actor: str, user: str = "", group: str = "", environment: str = "") -> int:
+    """Remove that binding; returns how many were removed (0 when there was none)."""
+    who = _who(user, group)
+    env = _environment(environment)
+    with transaction.atomic():
+        removed = 0
+        for binding in RoleBinding.objects.filter(**who, environment=env, role=role):
+            event_record(actor=actor, verb="role.revoke", obj=binding, before=role, data=_describe(binding))
+            binding.delete()
+            removed += 1
+    return removed
+
+
+def _who(user: str, group: str) -> dict:
+    if bool(user) == bool(group):
+        raise ValidationError("user/group: give exactly one of a user or a group", field="user")
+    if user:
+        return {"user": user_named(user), "group": None}
+    found = Group.objects.filter(name=group).first()
+    if found is None:
+        raise NotFound(f"group {group!r} does not exist", field="group")
+    return {"user": None, "group": found}
+
+
+def _environment(name: str):
+    if not name:
+        return None
+    env = Environment.objects.filter(name=name).first()
+    if env is None:
+        known = ", ".join(Environment.objects.values_list("name", flat=True)) or "none yet"
+        raise NotFound(f"environment: unknown {name!r}; known: {known}", field="environment")
+    return env
+
+
+def _describe(binding: RoleBinding) -> dict:
+    return {
+        "user": binding.user.get_username() if binding.user_id else None,
+        "group": binding.group.name if binding.group_id else None,
+        "environment": binding.environment.name if binding.environment_id else None,
+        "role": binding.role,
+    }

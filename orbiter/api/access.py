@@ -1,0 +1,64 @@
+"""Every lookup from a request goes through these: they find the object (404 in the one
+error shape when missing) and check the caller's role for the action (403)."""
+
+from orbiter.accounts import roles
+from orbiter.catalog.models import Application, Environment
+from orbiter.common.errors import NotFound
+from orbiter.deployments.models import Deployment
+
+
+def actor(request) -> str:
+    """The name Events record: the user (an API token acts as its user)."""
+    return request.user.get_username()
+
+
+def environment(request, name: str, action: str = "view") -> Environment:
+    env = Environment.objects.filter(name=name).first()
+    if env is None:
+        raise NotFound(f"environment {name!r} does not exist", field="environment")
+    roles.require(request.user, action, env)
+    return env
+
+
+def application(request, name: str) -> Application:
+    app = Application.objects.filter(name=name).first()
+    if app is None:
+        raise NotFound(f"application {name!r} does not exist", field="application")
+    if not roles.can_somewhere(request.user, "view", application=app):
+        roles.require(request.user, "view", None, application=app)  # raises the clear 403
+    return app
+
+
+def deployment(request, deployment_id: int, action: str = "view") -> Deployment:
+    found = (
+        Deployment.objects.select_related("application", "environment", "artifact")
+        .filter(pk=deployment_id)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"deployment #{deployment_id} does not exist")
+    roles.require(request.user, action, found.environment, application=found.application)
+    return found
+
+
+def visible_environment_ids(request) -> list[int] | None:
+    """Environments the caller may view; None: all."""
+    return roles.environments_where(request.user, "view")
+
+
+def scoped_application_ids(request) -> frozenset[int] | None:
+    """The applications an API token is limited to; None: no limit."""
+    token = getattr(request.user, roles.TOKEN_ATTRIBUTE, None)
+    return token.application_ids if token is not None and token.application_ids else None
+
+
+def limit(queryset, request, *, environment_field: str | None = "environment_id",
+          application_field: str | None = "application_id"):
+    """Narrow a queryset to what the caller may view."""
+    env_ids = visible_environment_ids(request)
+    if environment_field and env_ids is not None:
+        queryset = queryset.filter(**{f"{environment_field}__in": env_ids})
+    app_ids = scoped_application_ids(request)
+    if application_field and app_ids is not None:
+        queryset = queryset.filter(**{f"{application_field}__in": app_ids})
+    return queryset

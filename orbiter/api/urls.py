@@ -1,0 +1,57 @@
+"""/api/v1/… endpoints (one view per operation), the OpenAPI schema and its docs page."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from orbiter.api import errors
+from orbiter.api.views import accounts, audit, catalog, deployments, governance
+
+app_name = "api"
+
+
+def both(reader, writer):
+    """Two operations at one URL (GET lists or reads, POST creates, PATCH changes): each stays
+    its own class with its own input and output serializers; this joins them for the URL."""
+    joined = type(reader.__name__.removesuffix("List").removesuffix("Detail") + "Endpoint", (reader, writer),
+                  {"__doc__": reader.__doc__, "__module__": reader.__module__})
+    return joined.as_view()
+
+v1 = [
+    path("me", accounts.Me.as_view(), name="me"),
+    path("tokens", both(accounts.TokenList, accounts.TokenCreate), name="tokens"),
+    path("tokens/<int:token_id>", accounts.TokenRevoke.as_view(), name="token"),
+    path("applications", catalog.ApplicationList.as_view(), name="applications"),
+    path("applications/<slug:name>", catalog.ApplicationDetail.as_view(), name="application"),
+    path("artifacts", both(catalog.ArtifactList, catalog.ArtifactRegister), name="artifacts"),
+    path("environments", catalog.EnvironmentList.as_view(), name="environments"),
+    path("environments/<slug:name>", both(catalog.EnvironmentDetail, governance.EnvironmentProtect),
+         name="environment"),
+    path("environments/<slug:name>/hosts", catalog.HostList.as_view(), name="environment-hosts"),
+    path("environments/<slug:name>/lock", governance.EnvironmentLock.as_view(), name="environment-lock"),
+    path("environments/<slug:name>/unlock", governance.EnvironmentUnlock.as_view(), name="environment-unlock"),
+    path("environments/<slug:name>/freezes", both(governance.FreezeList, governance.FreezeCreate),
+         name="environment-freezes"),
+    path("freezes/<int:freeze_id>", governance.FreezeDetail.as_view(), name="freeze"),
+    path("plan", deployments.PlanPreview.as_view(), name="plan"),
+    path("deployments", both(deployments.DeploymentList, deployments.DeploymentCreate), name="deployments"),
+    path("deployments/<int:deployment_id>", deployments.DeploymentDetail.as_view(), name="deployment"),
+    path("deployments/<int:deployment_id>/hosts", deployments.DeploymentHosts.as_view(), name="deployment-hosts"),
+    path("deployments/<int:deployment_id>/events", deployments.DeploymentEvents.as_view(),
+         name="deployment-events"),
+    *(path(f"deployments/<int:deployment_id>/{action}", view.as_view(), name=f"deployment-{action}")
+      for action, view in [
+          ("pause", deployments.DeploymentPause), ("resume", deployments.DeploymentResume),
+          ("cancel", deployments.DeploymentCancel), ("retry", deployments.DeploymentRetry),
+          ("rollback", deployments.DeploymentRollback), ("approve", deployments.DeploymentApprove),
+          ("reject", deployments.DeploymentReject),
+      ]),
+    path("approvals", deployments.ApprovalsInbox.as_view(), name="approvals"),
+    path("events", audit.EventList.as_view(), name="events"),
+]
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^.*$", errors.not_found),
+]
