@@ -386,9 +386,15 @@ class Createrepo(Tool):
     name, env_var, apt_package, binaries = "createrepo", "", "createrepo-c", ("createrepo_c",)
 
 
+class Chromium(Tool):
+    """Debian's Chromium (and its driver): the browser tests drive it headless."""
+
+    name, env_var, apt_package, binaries = "chromium", "", "chromium", ("chromium",)
+
+
 SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis, "activemq": ActiveMQ,
                                       "haproxy": HAProxy, "puppet": Puppet, "rpm": Rpm,
-                                      "createrepo": Createrepo}
+                                      "createrepo": Createrepo, "chromium": Chromium}
 DEFAULT_SERVICES = ("postgres", "redis")  # `run`, `ensure-installed` and running() without names
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # become SystemExit; SIGINT: KeyboardInterrupt
 

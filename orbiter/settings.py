@@ -73,11 +73,13 @@ INSTALLED_APPS = [
     "orbiter.loadbalancers",
     "orbiter.converge",
     "orbiter.deployments",
+    "orbiter.pipelines",
     "orbiter.notifications",
     "orbiter.sources",
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",
+    "django_htmx",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -86,6 +88,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (htmx, CSS) without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -192,6 +195,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves the apps' static files straight from the installed packages (htmx comes
+# from django-htmx), so standalone and `orbiter web` need no collectstatic step.
+WHITENOISE_USE_FINDERS = True
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = _env("ORBITER_BROKER_URL", "memory://" if STANDALONE else "redis://127.0.0.1:6379/0")
@@ -232,6 +238,19 @@ ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.
 ORBITER_STALE_SECONDS = float(_env("ORBITER_STALE_SECONDS", "15"))
+
+# --- Pipelines --------------------------------------------------------------------------
+# A pipeline run blocked by a lock (or too few healthy hosts) asks again this often; a
+# freeze is asked again when it ends.
+ORBITER_PIPELINE_RETRY_SECONDS = float(_env("ORBITER_PIPELINE_RETRY_SECONDS", "15"))
+# Gate attempts go to this Celery queue when set (run `orbiter worker -Q <name>` for it):
+# long gates then never hold the workers that advance deployments. Default: the main queue.
+ORBITER_GATE_QUEUE = _env("ORBITER_GATE_QUEUE")
+# The pipelines' sweeper (lost gate tasks, expired gate leases, blocked runs) runs with the
+# deployments' one, on Celery beat.
+CELERY_BEAT_SCHEDULE = {
+    "pipelines-sweep": {"task": "orbiter.pipelines.sweep", "schedule": ORBITER_SWEEP_SECONDS},
+}
 
 # --- Artifact sources and metrics (docs/sources.md, docs/metrics.md) -----------------------
 # How often the scheduler looks for yum repositories due for a poll (each has its own interval).

@@ -1,0 +1,1 @@
+"""Gate kinds: command, http, jenkins, manual (see base.py for the seam)."""

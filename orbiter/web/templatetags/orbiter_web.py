@@ -1,0 +1,35 @@
+"""Small filters the pages share."""
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+
+@register.filter
+def duration(seconds) -> str:
+    """90.5 -> '1m 31s'; None -> ''."""
+    if seconds is None or seconds == "":
+        return ""
+    total = round(float(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+@register.filter
+def took(obj) -> str:
+    """Wall time between an object's started_at and finished_at."""
+    if not getattr(obj, "started_at", None) or not getattr(obj, "finished_at", None):
+        return ""
+    return duration((obj.finished_at - obj.started_at).total_seconds())
+
+
+@register.simple_tag
+def status(value: str):
+    """A status badge; colour from the status, the word always shown (not colour alone)."""
+    return format_html('<span class="s s-{}">{}</span>', value, value.replace("_", " "))
