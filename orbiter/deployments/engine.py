@@ -12,34 +12,43 @@
 3. Apply cancel and the failure budget; at a batch boundary apply the pauses, then
    launch the next batch; decide the terminal status when nothing is left.
 4. Mark the actions to issue (drain, converge, verify, enable) on their hosts, commit.
-5. After commit, perform them: converge requests are sent and answered later; load
-   balancer and health calls are quick and their outcomes are recorded at once
-   (compare-and-set on the host's step, attempt and round), then the next round runs.
+   Quick driver calls are made during the round and settled in its next pass; the host
+   writes of the round are held and made at the end (or before a read of host statuses),
+   one compare-and-set UPDATE per group of hosts (`transitions.hosts_batched`).
+5. After commit, perform the rest: converge requests are sent and answered later (their
+   results may be handed to the next round directly: `advance(first=...)`); slow load
+   balancer and health calls are made and their outcomes recorded (compare-and-set on
+   the host's step, attempt and round), then the next round runs.
 
 Every outward action is idempotent or keyed by a request id, so a worker killed at any
 point loses nothing: the sweeper calls advance() again and the deadlines fire.
 """
 
-import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from orbiter.catalog.models import Pin
-from orbiter.common.errors import DriverError, OrbiterError
+from orbiter.common.errors import OrbiterError
 from orbiter.converge import base as converge_base
-from orbiter.deployments import signals, states
+from orbiter.deployments import actions, signals, states
 from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.deployments.rows import rows_insert
 from orbiter.deployments.strategy import Strategy
-from orbiter.deployments.transitions import events_batched, transition_deployment, transition_hosts
-from orbiter.health import base as health
-from orbiter.loadbalancers import base as lb
-from orbiter.loadbalancers.models import PoolMember
+from orbiter.deployments.transitions import (
+    events_batched,
+    hosts_batched,
+    hosts_flush,
+    hosts_update,
+    transition_deployment,
+    transition_hosts,
+)
 
 log = logging.getLogger("orbiter.engine")
 ACTOR = "engine"
@@ -63,6 +72,7 @@ class Work:
     converge: list[converge_base.ConvergeRequest] = field(default_factory=list)
     wake_at: datetime | None = None
     terminal: bool = False
+    drivers: actions.Drivers | None = None
 
     @property
     def has_sync(self) -> bool:
@@ -73,12 +83,18 @@ class Work:
             self.wake_at = when
 
 
-def advance(deployment_id: int) -> None:
-    """Bring one deployment as far as it can go now. Safe to call any time, twice, anywhere."""
-    for _ in range(MAX_ROUNDS):
-        result = _reconcile(deployment_id)
+def advance(deployment_id: int, *, first: Callable[[], object] | None = None) -> bool:
+    """Bring one deployment as far as it can go now. Safe to call any time, twice, anywhere.
+
+    `first`, if given, runs inside the first round's transaction as soon as the lock is
+    held: writes this round should act on (converge results), committed with it. Returns
+    False when no round ran (another engine holds the deployment, or it does not exist),
+    so `first` did not run either.
+    """
+    for number in range(MAX_ROUNDS):
+        result = _reconcile(deployment_id, first if number == 0 else None)
         if result is None:
-            return
+            return number > 0
         deployment, work = result
         if work.converge:
             _send_converge(deployment, work.converge)
@@ -90,8 +106,9 @@ def advance(deployment_id: int) -> None:
         _schedule_wake(deployment, work.wake_at)
         # A wake-up that arrived while we held the lock found it taken; go round again.
         if not Deployment.objects.filter(pk=deployment_id, wake_pending=True).exists():
-            return
+            return True
     log.warning("deployment #%s: still busy after %d rounds; the sweeper continues", deployment_id, MAX_ROUNDS)
+    return True
 
 
 def wake(deployment_id: int) -> None:
@@ -114,10 +131,10 @@ def _publish(task, deployment_id: int, countdown: float = 0.0) -> None:
 # --- one round under the lock --------------------------------------------------------------
 
 
-def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
+def _reconcile(deployment_id: int, first: Callable[[], object] | None = None) -> tuple[Deployment, Work] | None:
     now = timezone.now()
     started = time.monotonic()
-    with transaction.atomic(), events_batched():
+    with transaction.atomic(), events_batched(), hosts_batched():
         deployment = (
             Deployment.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("application", "environment", "artifact")
@@ -126,6 +143,8 @@ def _reconcile(deployment_id: int) -> tuple[Deployment, Work] | None:
         )
         if deployment is None:
             return None
+        if first is not None:
+            first()
         work = Work()
         if deployment.status == states.QUEUED:
             from orbiter.deployments.services import deployment_start_if_ready
@@ -154,16 +173,13 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
     bounded and fast: `quick = True`) are made right here, under the lock, and their
     outcomes settled in the next pass; the others are left to `_perform` after commit."""
     strategy = Strategy(**deployment.strategy)
-    quick = _QuickDrivers(deployment)
-    inflight = list(
-        HostDeployment.objects.filter(deployment=deployment, status__in=states.IN_FLIGHT)
-        .select_related("host", "target_artifact")
-        .defer("log_tail", "puppet")
-    )
+    quick = work.drivers = actions.Drivers(deployment)
+    inflight = list(_hosts(deployment).filter(status__in=states.IN_FLIGHT))
     for _ in range(MAX_PASSES):
         _settle_outcomes(deployment, inflight, strategy, now)
         if deployment.cancel_requested:
-            pending = list(HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING).select_related("host"))
+            hosts_flush()
+            pending = list(_hosts(deployment).filter(status=states.H_PENDING))
             transition_hosts(pending, "skip", actor=ACTOR, error="deployment cancelled before this host's turn")
             draining = [hd for hd in inflight if hd.status == states.DRAINING]
             transition_hosts(draining, "abort", actor=ACTOR, **_fresh_step(strategy, states.ENABLING, now))
@@ -178,34 +194,43 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
         inline = _issue_actions(deployment, inflight, strategy, work, now, quick)
         if not inline:
             return
-        for hd, outcome in _calls(deployment, inline):
+        for hd, outcome in actions.calls(deployment, inline, quick):
             hd.outcome = outcome  # settled by the next pass, in this transaction
+    else:  # out of passes: outcomes not settled are lost; the steps' deadlines bring the engine back
+        for hd in inflight:
+            work.wake_no_later_than(hd.step_deadline)
 
 
 MAX_PASSES = 8
 
 
-class _QuickDrivers:
-    """Which of this deployment's drivers may be called under the lock."""
-
-    def __init__(self, deployment: Deployment):
-        self.health = health.registry.get(deployment.application.health_driver).quick
-        pools = {p.driver for p in deployment.application.pools.filter(environment=deployment.environment)}
-        self.lb = all(lb.registry.get(name).quick for name in pools)
-
-    def step(self, status: str) -> bool:
-        return self.health if status == states.VERIFYING else self.lb
+def _hosts(deployment: Deployment):
+    """A deployment's hosts as the engine reads them: the host's name and reachability come
+    as plain columns (no Host or Artifact objects per row, no facts loaded), and the
+    converge output the engine never reads stays in the database."""
+    return (
+        HostDeployment.objects.filter(deployment=deployment)
+        .annotate(certname=F("host__certname"), host_healthy=F("host__healthy"))
+        .defer("log_tail", "puppet", "error")
+        .order_by("batch", "certname")
+    )
 
 
 def _between_batches(deployment: Deployment, strategy: Strategy, work: Work, now: datetime) -> list | None:
     """No host in flight: finish the deployment, take the pause, or launch the next batch
     (its hosts, or None when there is nothing more to do now)."""
-    counts = dict(
+    hosts_flush()
+    counts, next_batch = {}, None
+    for status, n, first_batch in (
         HostDeployment.objects.filter(deployment=deployment)
         .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
+        .annotate(n=Count("id"), first=Min("batch"))
+        .values_list("status", "n", "first")
+        .order_by()
+    ):
+        counts[status] = n
+        if status == states.H_PENDING:
+            next_batch = first_batch
     total = sum(counts.values())
     if deployment.cancel_requested:
         transition_deployment(deployment, "cancel", actor=ACTOR, message=_summary(counts, "cancelled"))
@@ -221,7 +246,7 @@ def _between_batches(deployment: Deployment, strategy: Strategy, work: Work, now
         return None
     if deployment.status != states.RUNNING:
         return None
-    return _next_batch(deployment, strategy, counts, work, now)
+    return _next_batch(deployment, strategy, counts, next_batch, work, now)
 
 
 def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, now: datetime) -> None:
@@ -270,8 +295,10 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
     for hd, error in failures:
         transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error}, per_host=stats)
     if failures:
+        hosts_flush()
         counts = dict(
             HostDeployment.objects.filter(deployment=deployment).values_list("status").annotate(n=Count("id"))
+            .order_by()
         )
         used, total = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0), sum(counts.values())
         if used > strategy.budget(total):
@@ -306,8 +333,7 @@ def _fresh_step(strategy: Strategy, step: str, now: datetime) -> dict:
 
 
 def _poll_again(hd: HostDeployment, when: datetime) -> None:
-    HostDeployment.objects.filter(pk=hd.pk).update(outcome=None, action_issued_at=None, not_before=when)
-    hd.outcome, hd.action_issued_at, hd.not_before = None, None, when
+    hosts_update([hd], outcome=None, action_issued_at=None, not_before=when)
 
 
 def _retry_step(hd: HostDeployment, strategy: Strategy, now: datetime, message: str) -> None:
@@ -322,10 +348,9 @@ def _retry_step(hd: HostDeployment, strategy: Strategy, now: datetime, message: 
         "step_deadline": when + timedelta(seconds=strategy.timeout(hd.status)),
         "error": f"attempt {hd.attempt}: {message}",
     }
-    HostDeployment.objects.filter(pk=hd.pk).update(**changes)
-    for name, value in changes.items():
-        setattr(hd, name, value)
-    log.info("deployment #%s host %s: %s; retrying %s in %.1fs", hd.deployment_id, hd.host, message, hd.status, backoff)
+    hosts_update([hd], **changes)
+    log.info("deployment #%s host %s: %s; retrying %s in %.1fs", hd.deployment_id, actions.name(hd), message, hd.status,
+             backoff)
 
 
 def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetime) -> None:
@@ -340,13 +365,12 @@ def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetim
             "host_id", "artifact_id"
         )
     )
-    missing = [
-        Pin(host_id=hd.host_id, application=deployment.application, artifact_id=hd.target_artifact_id,
-            deployment=deployment, updated_at=now)
+    rows_insert(Pin, [
+        {"host_id": hd.host_id, "application_id": deployment.application_id, "artifact_id": hd.target_artifact_id,
+         "deployment_id": deployment.pk, "updated_at": now}
         for hd in hosts
         if hd.host_id not in current
-    ]
-    Pin.objects.bulk_create(missing)
+    ])
     by_target: dict[int, list[int]] = {}
     for hd in hosts:
         if hd.host_id in current:
@@ -355,29 +379,22 @@ def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetim
         Pin.objects.filter(application=deployment.application, host_id__in=ids).update(
             artifact_id=artifact_id, deployment=deployment, updated_at=now
         )
-    by_previous: dict[int | None, list[int]] = {}
+    by_previous: dict[int | None, list[HostDeployment]] = {}
     for hd in hosts:
         if not hd.pin_moved:  # a retried host keeps the version it had before this deployment
-            hd.previous_artifact_id = current.get(hd.host_id)
-            hd.pin_moved = True
-            by_previous.setdefault(hd.previous_artifact_id, []).append(hd.pk)
-    for previous, ids in by_previous.items():
-        HostDeployment.objects.filter(pk__in=ids).update(previous_artifact_id=previous, pin_moved=True)
+            by_previous.setdefault(current.get(hd.host_id), []).append(hd)
+    for previous, group in by_previous.items():
+        hosts_update(group, previous_artifact_id=previous, pin_moved=True)
 
 
-def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: Work, now: datetime) -> list | None:
+def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, next_batch: int, work: Work,
+                now: datetime) -> list | None:
     """At a batch boundary: take the configured pause, or launch the next batch."""
-    next_batch = (
-        HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING)
-        .order_by("batch")
-        .values_list("batch", flat=True)
-        .first()
-    )
     finished = deployment.current_batch
     moving_on = next_batch > finished >= 0
     if moving_on:
-        if deployment.batch_finished_at is None:
-            deployment.batch_finished_at = now
+        if deployment.batch_finished_at is None:  # now, after this round's last transitions: the pause
+            deployment.batch_finished_at = timezone.now()  # is counted from the batch's last `done` Event
         if deployment.pauses_taken_through < finished:
             canary_pause = strategy.canary and strategy.canary_pause and finished == 0
             if canary_pause or strategy.pause_until_resumed:
@@ -392,19 +409,15 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: 
                 )
                 return None
             resume_at = deployment.batch_finished_at + timedelta(seconds=strategy.pause_seconds)
-            if now < resume_at:
+            if timezone.now() < resume_at:
                 deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)} starts at {resume_at:%H:%M:%S} UTC"
                 work.wake_no_later_than(resume_at)
                 return None
 
-    hosts = list(
-        HostDeployment.objects.filter(deployment=deployment, status=states.H_PENDING, batch=next_batch).select_related(
-            "host", "target_artifact"
-        )
-    )
+    hosts = list(_hosts(deployment).filter(status=states.H_PENDING, batch=next_batch))
     budget = strategy.budget(sum(counts.values()))
     used = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0)
-    unreachable = [hd for hd in hosts if not hd.host.healthy]
+    unreachable = [hd for hd in hosts if not hd.host_healthy]
     for hd in unreachable:
         used += 1
         event = "skip" if used <= budget else "fail"
@@ -412,7 +425,7 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, work: 
     if used > budget:
         deployment.message = "failure budget exceeded by unreachable hosts; starting no more"
         return []  # the next pass finds nothing in flight, over budget: the deployment fails
-    launch = [hd for hd in hosts if hd.host.healthy]
+    launch = [hd for hd in hosts if hd.host_healthy]
     transition_hosts(launch, "drain", actor=ACTOR, started_at=now, **_fresh_step(strategy, states.DRAINING, now))
     deployment.current_batch = next_batch
     deployment.batch_finished_at = None
@@ -455,7 +468,7 @@ def _summary(counts: dict, verdict: str) -> str:
 
 
 def _issue_actions(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, work: Work,
-                   now: datetime, quick: "_QuickDrivers") -> list[HostDeployment]:
+                   now: datetime, quick: actions.Drivers) -> list[HostDeployment]:
     """Mark which hosts need their step's action now and remember when to look again.
     Returns the hosts whose action is quick enough to make right away, under the lock."""
     issued: list[HostDeployment] = []
@@ -468,37 +481,35 @@ def _issue_actions(deployment: Deployment, inflight: list[HostDeployment], strat
             overdue = hd.step_deadline and now >= hd.step_deadline
             if hd.status == states.CONVERGING and overdue and not hd.resent:
                 # The request or its reply may have been lost: send the same id once more.
-                hd.resent = True
-                hd.step_deadline = now + timedelta(seconds=strategy.converge_timeout_s)
-                HostDeployment.objects.filter(pk=hd.pk).update(resent=True, step_deadline=hd.step_deadline)
-                work.converge.append(_converge_request(deployment, hd, strategy))
+                hosts_update([hd], resent=True, step_deadline=now + timedelta(seconds=strategy.converge_timeout_s))
+                work.converge.append(_converge_request(deployment, hd, strategy, quick))
             work.wake_no_later_than(hd.step_deadline)
             continue
         if hd.not_before and now < hd.not_before:
             work.wake_no_later_than(hd.not_before)
             continue
         if not entered_now:
-            hd.action_issued_at = now
             issued.append(hd)
         if hd.status == states.CONVERGING:
-            work.converge.append(_converge_request(deployment, hd, strategy))
+            work.converge.append(_converge_request(deployment, hd, strategy, quick))
         elif quick.step(hd.status):
-            inline.append(hd)
+            inline.append(hd)  # settled in the next pass, which looks at its deadline if it must wait
+            continue
         else:
             work.later.append(hd)
         work.wake_no_later_than(hd.step_deadline)
-    if issued:
-        HostDeployment.objects.filter(pk__in=[hd.pk for hd in issued]).update(action_issued_at=now)
+    hosts_update(issued, action_issued_at=now)
     return inline
 
 
-def _converge_request(deployment: Deployment, hd: HostDeployment, strategy: Strategy) -> converge_base.ConvergeRequest:
+def _converge_request(deployment: Deployment, hd: HostDeployment, strategy: Strategy,
+                      drivers: actions.Drivers) -> converge_base.ConvergeRequest:
     return converge_base.ConvergeRequest(
         request_id=hd.request_id,
-        certname=hd.host.certname,
+        certname=hd.certname,
         application=deployment.application.name,
         package=deployment.application.package,
-        version=hd.target_artifact.label,
+        version=drivers.label(hd),
         timeout_s=strategy.converge_timeout_s,
     )
 
@@ -512,92 +523,7 @@ def _send_converge(deployment: Deployment, requests: list[converge_base.Converge
 
 def _perform(deployment: Deployment, work: Work) -> None:
     """After commit: make the slow outward calls and record each outcome against its step."""
-    _record(_calls(deployment, work.later))
-
-
-def _calls(deployment: Deployment, hosts: list[HostDeployment]) -> list[tuple[HostDeployment, dict]]:
-    """Make each host's step action (drain, health check or enable) and return the outcomes."""
-    outcomes: list[tuple[HostDeployment, dict]] = []
-    drain = [hd for hd in hosts if hd.status == states.DRAINING]
-    enable = [hd for hd in hosts if hd.status == states.ENABLING]
-    verify = [hd for hd in hosts if hd.status == states.VERIFYING]
-    if drain:
-        outcomes += _lb_calls(deployment, drain, drain=True)
-    if enable:
-        outcomes += _lb_calls(deployment, enable, drain=False)
-    if verify:
-        checker = health.driver_for(deployment.application)
-        for hd in verify:
-            outcomes.append((hd, _guard(hd, lambda hd=hd: {
-                "ok": True, "message": checker.check(hd.host.certname, hd.target_artifact.label)})))
-    return outcomes
-
-
-def _lb_calls(deployment: Deployment, hosts: list[HostDeployment], *, drain: bool) -> list[tuple[HostDeployment, dict]]:
-    """Drain (disable, then count open connections) or restore each host in every pool of
-    the application it belongs to, one batch call per pool."""
-    pools: dict[int, tuple] = {}
-    host_members: dict[int, list[tuple[int, str]]] = {hd.host_id: [] for hd in hosts}
-    for member in PoolMember.objects.filter(
-        host_id__in=list(host_members), pool__application=deployment.application
-    ).select_related("pool"):
-        pools.setdefault(member.pool_id, (member.pool, []))[1].append(member.member)
-        host_members[member.host_id].append((member.pool_id, member.member))
-    results: dict[tuple[int, str], object] = {}
-    for pool_id, (pool, members) in pools.items():
-        try:
-            driver = lb.driver_for(pool)
-            answer = driver.drain_many(members) if drain else driver.restore_many(members)
-        except DriverError as error:
-            answer = {m: error for m in members}
-        except OrbiterError as error:  # the pool's driver or options are wrong: a person must fix them
-            answer = {m: DriverError(f"pool {pool.name}: {error.message}", permanent=True) for m in members}
-        except Exception as error:  # an unexpected library error: transient, and logged
-            log.exception("pool %s: load-balancer call failed", pool.name)
-            answer = {m: DriverError(f"{type(error).__name__}: {error}") for m in members}
-        results.update({(pool_id, m): state for m, state in answer.items()})
-    outcomes = []
-    for hd in hosts:
-        states_ = [(name, results[(pool_id, name)]) for pool_id, name in host_members[hd.host_id]]
-        errors = [(name, s) for name, s in states_ if isinstance(s, DriverError)]
-        if errors:
-            name, error = errors[0]
-            outcomes.append((hd, {"ok": False, "permanent": error.permanent, "message": f"{name}: {error.message}"}))
-        elif drain:
-            outcomes.append((hd, {"ok": True, "connections": sum(s.connections for _, s in states_)}))
-        else:
-            down = [name for name, s in states_ if s.admin != lb.UP]
-            unhealthy = [name for name, s in states_ if s.health == "down"]
-            if down:
-                outcomes.append((hd, {"ok": False, "permanent": False, "message": f"{', '.join(down)} not up after enable"}))
-            elif unhealthy:
-                outcomes.append((hd, {"ok": True, "unhealthy": unhealthy}))
-            else:
-                outcomes.append((hd, {"ok": True}))
-    return outcomes
-
-
-def _guard(hd: HostDeployment, call) -> dict:
-    try:
-        return call()
-    except DriverError as error:
-        return {"ok": False, "permanent": error.permanent, "message": error.message}
-    except Exception as error:  # a bug or an unexpected library error: retry, and say so
-        log.exception("deployment #%s host %s: %s failed", hd.deployment_id, hd.host, hd.status)
-        return {"ok": False, "permanent": False, "message": f"{type(error).__name__}: {error}"}
-
-
-def _record(outcomes: list[tuple[HostDeployment, dict]]) -> None:
-    """Write outcomes with compare-and-set on (step, round, attempt): an outcome for a step
-    the host has left is dropped. Identical outcomes share one UPDATE."""
-    groups: dict[tuple, list[int]] = {}
-    for hd, outcome in outcomes:
-        key = (hd.status, hd.round, hd.attempt, json.dumps(outcome, sort_keys=True))
-        groups.setdefault(key, []).append(hd.pk)
-    for (status, round_, attempt, outcome), ids in groups.items():
-        HostDeployment.objects.filter(
-            pk__in=ids, status=status, round=round_, attempt=attempt, outcome__isnull=True
-        ).update(outcome=json.loads(outcome))
+    actions.record(actions.calls(deployment, work.later, work.drivers))
 
 
 # --- after the round -------------------------------------------------------------------------

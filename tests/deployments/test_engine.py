@@ -136,7 +136,9 @@ def test_draining_gives_up_waiting_at_the_drain_timeout(tasks, monkeypatch):
 
     assert deployment.status == states.SUCCEEDED
     events = {e.after: e for e in host_events(deployment)[host(1)]}
-    assert (events["converging"].created_at - events["draining"].created_at).total_seconds() >= 0.2
+    # How long the host drained, as the engine recorded it when it moved on.
+    assert events["converging"].data["step"] == "draining"
+    assert 0.2 <= events["converging"].data["seconds"] < 10
 
 
 # --- failures ----------------------------------------------------------------------------------

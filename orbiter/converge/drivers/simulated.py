@@ -8,8 +8,11 @@ Outcomes are drawn from a generator seeded with (seed, request id): reproducible
 
 import random
 
+from django.utils import timezone
+
 from orbiter.converge.base import ConvergeDriver, ConvergeRequest, ConvergeResult
 from orbiter.converge.models import SimulatedConvergeRun
+from orbiter.deployments.rows import rows_insert
 
 
 class SimulatedConverge(ConvergeDriver):
@@ -20,7 +23,7 @@ class SimulatedConverge(ConvergeDriver):
 
         if requests:
             simulated_converge.apply_async(
-                args=[[r.as_dict() for r in requests], self.options],
+                args=[[dict(vars(r)) for r in requests], self.options],  # as_dict() without its deep copy
                 countdown=float(self.options.get("duration_s", 1.0)),
             )
 
@@ -28,33 +31,28 @@ class SimulatedConverge(ConvergeDriver):
 def perform(requests: list[dict], options: dict) -> list[ConvergeResult]:
     """Run the requests not run yet, record them in the ledger, return every stored result."""
     ids = [r["request_id"] for r in requests]
+    now = timezone.now()
     new = []
     for r in requests:
         ok, permanent, message = _draw(r, options)
-        new.append(
-            SimulatedConvergeRun(
-                request_id=r["request_id"],
-                certname=r["certname"],
-                application=r["application"],
-                version=r["version"],
+        new.append({"request_id": r["request_id"], "certname": r["certname"], "application": r["application"],
+                    "version": r["version"], "ok": ok, "permanent": permanent, "message": message,
+                    "performed_at": now})
+    # The unique request id makes a repeated delivery a no-op; the ledger row is the answer.
+    rows_insert(SimulatedConvergeRun, new, ignore_conflicts=True)
+    results = []
+    stored = SimulatedConvergeRun.objects.filter(request_id__in=ids).values_list(
+        "request_id", "ok", "permanent", "message", "application", "version"
+    )
+    for request_id, ok, permanent, message, application, version in stored:
+        results.append(
+            ConvergeResult(
+                request_id=request_id,
                 ok=ok,
                 permanent=permanent,
                 message=message,
-            )
-        )
-    # The unique request id makes a repeated delivery a no-op; the ledger row is the answer.
-    SimulatedConvergeRun.objects.bulk_create(new, ignore_conflicts=True)
-    results = []
-    for run in SimulatedConvergeRun.objects.filter(request_id__in=ids):
-        summary = {"changed": 1 if run.ok else 0, "failed": 0 if run.ok else 1, "simulated": True}
-        results.append(
-            ConvergeResult(
-                request_id=run.request_id,
-                ok=run.ok,
-                permanent=run.permanent,
-                message=run.message,
-                summary=summary,
-                log_tail=f"simulated Puppet run: {run.application} {run.version}: {run.message}",
+                summary={"changed": 1 if ok else 0, "failed": 0 if ok else 1, "simulated": True},
+                log_tail=f"simulated Puppet run: {application} {version}: {message}",
             )
         )
     return results

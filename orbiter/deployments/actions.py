@@ -1,0 +1,128 @@
+"""The engine's outward calls to load balancers and health checks, and their outcomes.
+
+A round asks `Drivers` which calls are quick enough to make under the deployment lock and
+makes them with `calls()`; slow ones are made after commit and written with `record()`.
+"""
+
+import json
+import logging
+
+from orbiter.catalog.models import Artifact
+from orbiter.common.errors import DriverError, OrbiterError
+from orbiter.deployments import states
+from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.health import base as health
+from orbiter.loadbalancers import base as lb
+from orbiter.loadbalancers.models import PoolMember
+
+log = logging.getLogger("orbiter.engine")
+
+
+class Drivers:
+    """What a round needs to know about this deployment's drivers, looked up once: the
+    application's pools in the environment, which drivers may be called under the lock,
+    and the labels of the artifacts the hosts go to."""
+
+    def __init__(self, deployment: Deployment):
+        self.pools = {p.pk: p for p in deployment.application.pools.filter(environment=deployment.environment)}
+        self.health = health.registry.get(deployment.application.health_driver).quick
+        self.lb = all(lb.registry.get(p.driver).quick for p in self.pools.values())
+        self._labels = {deployment.artifact_id: deployment.artifact.label}
+
+    def step(self, status: str) -> bool:
+        return self.health if status == states.VERIFYING else self.lb
+
+    def label(self, hd: HostDeployment) -> str:
+        """The version `hd` goes to (the deployment's artifact, or for a rollback each host's previous one)."""
+        if hd.target_artifact_id not in self._labels:
+            self._labels[hd.target_artifact_id] = Artifact.objects.get(pk=hd.target_artifact_id).label
+        return self._labels[hd.target_artifact_id]
+
+
+def calls(deployment: Deployment, hosts: list[HostDeployment], drivers: Drivers) -> list[tuple[HostDeployment, dict]]:
+    """Make each host's step action (drain, health check or enable) and return the outcomes."""
+    outcomes: list[tuple[HostDeployment, dict]] = []
+    drain = [hd for hd in hosts if hd.status == states.DRAINING]
+    enable = [hd for hd in hosts if hd.status == states.ENABLING]
+    verify = [hd for hd in hosts if hd.status == states.VERIFYING]
+    if drain:
+        outcomes += _lb_calls(drivers, drain, drain=True)
+    if enable:
+        outcomes += _lb_calls(drivers, enable, drain=False)
+    if verify:
+        checker = health.driver_for(deployment.application)
+        for hd in verify:
+            outcomes.append((hd, _guard(hd, lambda hd=hd: {
+                "ok": True, "message": checker.check(hd.certname, drivers.label(hd))})))
+    return outcomes
+
+
+def _lb_calls(drivers: Drivers, hosts: list[HostDeployment], *, drain: bool) -> list[tuple[HostDeployment, dict]]:
+    """Drain (disable, then count open connections) or restore each host in every pool of
+    the application (in this environment) it belongs to, one batch call per pool."""
+    pools: dict[int, tuple] = {}
+    host_members: dict[int, list[tuple[int, str]]] = {hd.host_id: [] for hd in hosts}
+    for pool_id, host_id, member in PoolMember.objects.filter(
+        host_id__in=list(host_members), pool_id__in=list(drivers.pools)
+    ).values_list("pool_id", "host_id", "member"):
+        pools.setdefault(pool_id, (drivers.pools[pool_id], []))[1].append(member)
+        host_members[host_id].append((pool_id, member))
+    results: dict[tuple[int, str], object] = {}
+    for pool_id, (pool, members) in pools.items():
+        try:
+            driver = lb.driver_for(pool)
+            answer = driver.drain_many(members) if drain else driver.restore_many(members)
+        except DriverError as error:
+            answer = {m: error for m in members}
+        except OrbiterError as error:  # the pool's driver or options are wrong: a person must fix them
+            answer = {m: DriverError(f"pool {pool.name}: {error.message}", permanent=True) for m in members}
+        except Exception as error:  # an unexpected library error: transient, and logged
+            log.exception("pool %s: load-balancer call failed", pool.name)
+            answer = {m: DriverError(f"{type(error).__name__}: {error}") for m in members}
+        results.update({(pool_id, m): state for m, state in answer.items()})
+    outcomes = []
+    for hd in hosts:
+        states_ = [(name, results[(pool_id, name)]) for pool_id, name in host_members[hd.host_id]]
+        errors = [(name, s) for name, s in states_ if isinstance(s, DriverError)]
+        if errors:
+            name, error = errors[0]
+            outcomes.append((hd, {"ok": False, "permanent": error.permanent, "message": f"{name}: {error.message}"}))
+        elif drain:
+            outcomes.append((hd, {"ok": True, "connections": sum(s.connections for _, s in states_)}))
+        else:
+            down = [name for name, s in states_ if s.admin != lb.UP]
+            unhealthy = [name for name, s in states_ if s.health == "down"]
+            if down:
+                outcomes.append((hd, {"ok": False, "permanent": False, "message": f"{', '.join(down)} not up after enable"}))
+            elif unhealthy:
+                outcomes.append((hd, {"ok": True, "unhealthy": unhealthy}))
+            else:
+                outcomes.append((hd, {"ok": True}))
+    return outcomes
+
+
+def _guard(hd: HostDeployment, call) -> dict:
+    try:
+        return call()
+    except DriverError as error:
+        return {"ok": False, "permanent": error.permanent, "message": error.message}
+    except Exception as error:  # a bug or an unexpected library error: retry, and say so
+        log.exception("deployment #%s host %s: %s failed", hd.deployment_id, name(hd), hd.status)
+        return {"ok": False, "permanent": False, "message": f"{type(error).__name__}: {error}"}
+
+
+def name(hd: HostDeployment) -> str:
+    return getattr(hd, "certname", None) or str(hd.host)
+
+
+def record(outcomes: list[tuple[HostDeployment, dict]]) -> None:
+    """Write outcomes with compare-and-set on (step, round, attempt): an outcome for a step
+    the host has left is dropped. Identical outcomes share one UPDATE."""
+    groups: dict[tuple, list[int]] = {}
+    for hd, outcome in outcomes:
+        key = (hd.status, hd.round, hd.attempt, json.dumps(outcome, sort_keys=True))
+        groups.setdefault(key, []).append(hd.pk)
+    for (status, round_, attempt, outcome), ids in groups.items():
+        HostDeployment.objects.filter(
+            pk__in=ids, status=status, round=round_, attempt=attempt, outcome__isnull=True
+        ).update(outcome=json.loads(outcome))
