@@ -55,7 +55,7 @@ def why(version: str) -> dict:
     return selectors.why_not_promoting(artifact(version))
 
 
-def wait_for(flow, version: str, wanted, *, timeout: float = 20.0) -> PipelineRun:
+def wait_for(flow, version: str, wanted, *, timeout: float = 60.0) -> PipelineRun:
     wanted = {wanted} if isinstance(wanted, str) else set(wanted)
     flow.run_until(lambda: status(version) in wanted, timeout=timeout)
     return run_of(version)
