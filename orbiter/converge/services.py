@@ -1,7 +1,7 @@
 import json
 import logging
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from orbiter.converge.base import ConvergeResult
 
@@ -13,8 +13,8 @@ def converge_results_record(results: list[ConvergeResult]) -> int:
 
     Idempotent: a result whose request id is not awaited any more (already recorded,
     superseded by a retry, or the deployment moved on) changes nothing. The request id
-    names the host deployment, round and attempt; results with the same payload for the
-    same round and attempt are written with one UPDATE.
+    names the deployment, host deployment, round and attempt. On PostgreSQL the whole
+    batch is written with one UPDATE; elsewhere one per distinct result.
     """
     from orbiter.deployments import engine
 
@@ -61,31 +61,95 @@ def _deployments(results: list[ConvergeResult]) -> dict[int, list[ConvergeResult
 
 
 def _record(results: list[ConvergeResult]) -> int:
-    """Write the outcomes (compare-and-set on step, round and attempt); how many were awaited."""
-    from orbiter.deployments import states
-    from orbiter.deployments.models import HostDeployment, parse_request_id
+    """Write the outcomes (compare-and-set on deployment, round, attempt, step and, for an
+    agent's answer, the host's certname); how many were awaited.
 
-    groups: dict[tuple, list[int]] = {}
+    A host deployment answered twice in one batch: the first answer it waits for counts
+    (the rows go in passes of one answer per host deployment; usually a single pass)."""
+    from orbiter.deployments.models import parse_request_id
+
+    rows = []
     for r in results:
         parsed = parse_request_id(r.request_id)
         if parsed is None:
             log.warning("ignored a converge result with a foreign request id %r", r.request_id[:100])
             continue
-        _, hd_id, round_, attempt = parsed
-        payload = {
-            "outcome": {"ok": r.ok, "permanent": r.permanent, "message": r.message},
-            "puppet": r.summary,
-            "log_tail": r.log_tail[-4000:],
-        }
-        groups.setdefault((round_, attempt, r.certname, json.dumps(payload, sort_keys=True)), []).append(hd_id)
+        deployment_id, hd_id, round_, attempt = parsed
+        rows.append({
+            "id": hd_id, "deployment_id": deployment_id, "round": round_, "attempt": attempt,
+            "certname": r.certname,
+            "outcome": _text({"ok": r.ok, "permanent": r.permanent, "message": r.message}),
+            "puppet": _text(r.summary),
+            "log_tail": _text(r.log_tail[-4000:]),
+        })
+    write = _write_joined if connection.vendor == "postgresql" else _write_grouped
     recorded = 0
-    for (round_, attempt, certname, payload), ids in groups.items():
+    while rows:
+        this_pass, later, seen = [], [], set()
+        for row in rows:
+            (later if row["id"] in seen else this_pass).append(row)
+            seen.add(row["id"])
+        recorded += write(this_pass)
+        rows = later
+    if recorded < len(results):
+        log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
+    return recorded
+
+
+def _write_joined(rows: list[dict]) -> int:
+    """PostgreSQL: one UPDATE for all the rows, joined to them as one JSON document
+    (`jsonb_to_recordset`, like deployments.rows), with the conditions of `_write_grouped`.
+    At most one row per host deployment: a target joined to two would take either."""
+    from orbiter.catalog.models import Host
+    from orbiter.deployments import states
+    from orbiter.deployments.models import HostDeployment
+
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(HostDeployment._meta.db_table)} AS hd"
+        " SET outcome = r.outcome, puppet = r.puppet, log_tail = r.log_tail"
+        " FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, deployment_id bigint, round bigint,"
+        " attempt bigint, certname text, outcome jsonb, puppet jsonb, log_tail text),"
+        f" {quote(Host._meta.db_table)} AS h"
+        " WHERE hd.id = r.id AND hd.deployment_id = r.deployment_id AND hd.round = r.round"
+        " AND hd.attempt = r.attempt AND hd.status = %s AND hd.outcome IS NULL"
+        " AND h.id = hd.host_id AND (r.certname IS NULL OR h.certname = r.certname)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, separators=(",", ":")), states.CONVERGING])
+        return cursor.rowcount
+
+
+def _write_grouped(rows: list[dict]) -> int:
+    """Other databases (SQLite): one UPDATE per deployment, round, attempt, certname and
+    payload — for an agent's replies, one per row."""
+    from orbiter.deployments import states
+    from orbiter.deployments.models import HostDeployment
+
+    groups: dict[tuple, list[int]] = {}
+    for row in rows:
+        payload = json.dumps({k: row[k] for k in ("outcome", "puppet", "log_tail")}, sort_keys=True)
+        key = (row["deployment_id"], row["round"], row["attempt"], row["certname"], payload)
+        groups.setdefault(key, []).append(row["id"])
+    recorded = 0
+    for (deployment_id, round_, attempt, certname, payload), ids in groups.items():
         waiting = HostDeployment.objects.filter(
-            pk__in=ids, round=round_, attempt=attempt, status=states.CONVERGING, outcome__isnull=True
+            pk__in=ids, deployment_id=deployment_id, round=round_, attempt=attempt,
+            status=states.CONVERGING, outcome__isnull=True,
         )
         if certname is not None:  # an agent answers only for itself
             waiting = waiting.filter(host__certname=certname)
         recorded += waiting.update(**json.loads(payload))
-    if recorded < len(results):
-        log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
     return recorded
+
+
+def _text(value):
+    """`value` without NUL characters in its strings: PostgreSQL stores none (neither in
+    text nor in jsonb), and one reply carrying one must not fail its whole batch."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_text(k): _text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return value
