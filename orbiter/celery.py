@@ -19,5 +19,8 @@ def _schedule_periodic(sender, **kwargs):
         settings.ORBITER_SWEEP_SECONDS, sender.signature("orbiter.deployments.sweep"), name="sweep"
     )
     sender.add_periodic_task(
+        settings.ORBITER_SWEEP_SECONDS, sender.signature("orbiter.pipelines.sweep"), name="pipelines-sweep"
+    )
+    sender.add_periodic_task(
         settings.ORBITER_REPO_TICK_SECONDS, sender.signature("orbiter.sources.poll_due"), name="poll-repositories"
     )

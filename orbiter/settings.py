@@ -246,11 +246,8 @@ ORBITER_PIPELINE_RETRY_SECONDS = float(_env("ORBITER_PIPELINE_RETRY_SECONDS", "1
 # Gate attempts go to this Celery queue when set (run `orbiter worker -Q <name>` for it):
 # long gates then never hold the workers that advance deployments. Default: the main queue.
 ORBITER_GATE_QUEUE = _env("ORBITER_GATE_QUEUE")
-# The pipelines' sweeper (lost gate tasks, expired gate leases, blocked runs) runs with the
-# deployments' one, on Celery beat.
-CELERY_BEAT_SCHEDULE = {
-    "pipelines-sweep": {"task": "orbiter.pipelines.sweep", "schedule": ORBITER_SWEEP_SECONDS},
-}
+# The pipelines' sweeper (lost gate tasks, expired gate leases, blocked runs) runs every
+# ORBITER_SWEEP_SECONDS with the deployments' one: see orbiter/celery.py.
 
 # --- Artifact sources and metrics (docs/sources.md, docs/metrics.md) -----------------------
 # How often the scheduler looks for yum repositories due for a poll (each has its own interval).

@@ -2,9 +2,10 @@
 error shape when missing) and check the caller's role for the action (403)."""
 
 from orbiter.accounts import roles
-from orbiter.catalog.models import Application, Environment
-from orbiter.common.errors import NotFound
+from orbiter.catalog.models import Application, Artifact, Environment
+from orbiter.common.errors import Forbidden, NotFound
 from orbiter.deployments.models import Deployment
+from orbiter.pipelines.models import PipelineRun
 
 
 def actor(request) -> str:
@@ -62,3 +63,39 @@ def limit(queryset, request, *, environment_field: str | None = "environment_id"
     if application_field and app_ids is not None:
         queryset = queryset.filter(**{f"{application_field}__in": app_ids})
     return queryset
+
+
+def artifact(request, artifact_id: int) -> Artifact:
+    """A build, for a caller who may view its application somewhere."""
+    found = Artifact.objects.select_related("application").filter(pk=artifact_id).first()
+    if found is None:
+        raise NotFound(f"artifact #{artifact_id} does not exist")
+    application(request, found.application.name)
+    return found
+
+
+def pipeline_run(request, run_id: int) -> PipelineRun:
+    found = (PipelineRun.objects.select_related("artifact", "pipeline__application").filter(pk=run_id).first())
+    if found is None:
+        raise NotFound(f"pipeline run #{run_id} does not exist")
+    application(request, found.pipeline.application.name)
+    return found
+
+
+def require_role(request, role: str, environment: Environment, *, doing: str, application=None) -> None:
+    """Like roles.require for an operation the roles table does not name (e.g. a stage override:
+    admin): 403 naming what was refused, the role needed and the role held."""
+    held = roles.role_for(request.user, environment, application=application)
+    if roles.includes(held, role):
+        return
+    raise Forbidden(f"{actor(request)} may not {doing} in {environment.name}: needs the {role} role, "
+                    + (f"has {held}" if held else "has no role there"),
+                    environment=environment.name, needed=role, role=held)
+
+
+def environment_names(environment_ids) -> list[str]:
+    return list(Environment.objects.filter(pk__in=environment_ids).values_list("name", flat=True))
+
+
+def application_names(application_ids) -> list[str]:
+    return list(Application.objects.filter(pk__in=application_ids).values_list("name", flat=True))

@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orbiter.api import errors
-from orbiter.api.views import accounts, audit, catalog, deployments, governance
+from orbiter.api.views import accounts, audit, catalog, deployments, governance, metrics, pipelines
 
 app_name = "api"
 
@@ -23,6 +23,15 @@ v1 = [
     path("applications", catalog.ApplicationList.as_view(), name="applications"),
     path("applications/<slug:name>", catalog.ApplicationDetail.as_view(), name="application"),
     path("artifacts", both(catalog.ArtifactList, catalog.ArtifactRegister), name="artifacts"),
+    path("applications/<slug:name>/pipeline", pipelines.ApplicationPipeline.as_view(), name="application-pipeline"),
+    path("artifacts/<int:artifact_id>/why", pipelines.ArtifactWhy.as_view(), name="artifact-why"),
+    path("artifacts/<int:artifact_id>/lead-time", metrics.ArtifactLeadTime.as_view(), name="artifact-lead-time"),
+    path("artifacts/<int:artifact_id>/stage-overrides", pipelines.StageOverrideCreate.as_view(),
+         name="artifact-stage-overrides"),
+    path("pipeline-runs/<int:run_id>/approve", pipelines.RunApprove.as_view(), name="pipeline-run-approve"),
+    path("pipeline-runs/<int:run_id>/retry", pipelines.RunRetry.as_view(), name="pipeline-run-retry"),
+    path("gate-runs/<int:gate_run_id>/decide", pipelines.GateDecide.as_view(), name="gate-run-decide"),
+    path("metrics/dora", metrics.DoraMetrics.as_view(), name="metrics-dora"),
     path("environments", catalog.EnvironmentList.as_view(), name="environments"),
     path("environments/<slug:name>", both(catalog.EnvironmentDetail, governance.EnvironmentProtect),
          name="environment"),

@@ -1,8 +1,11 @@
 """The demo: shop-api 1.0.0-1 then 1.1.0-1 through cert, test and production on a
 simulated fleet, by the real engine and tasks, printing progress as it goes."""
 
+import secrets
 import time
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +15,25 @@ from orbiter.deployments.models import Deployment, HostDeployment
 
 ENVIRONMENTS = ("cert", "test", "production")
 VERSIONS = ("1.0.0-1", "1.1.0-1")
+DEMO_USER = "demo"
+
+
+def demo_user_ensure() -> str | None:
+    """In standalone mode only: the `demo` user, admin in every environment, so that the web
+    UI of `orbiter standalone --demo` can be signed in to at once. Returns its password when
+    the user is created now (a random one, shown once), None when it already existed."""
+    from orbiter.accounts.roles import ADMIN
+    from orbiter.accounts.services import role_grant
+
+    if not settings.STANDALONE:
+        raise RuntimeError("the demo user exists only in standalone mode (ORBITER_MODE=standalone)")
+    users = get_user_model()
+    if users.objects.filter(username=DEMO_USER).exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    users.objects.create_user(DEMO_USER, password=password)
+    role_grant(role=ADMIN, user=DEMO_USER, actor="standalone")
+    return password
 
 
 def run_demo(console: Console, *, application: str = "shop-api", timeout_s: float = 300) -> bool:

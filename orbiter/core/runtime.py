@@ -31,7 +31,10 @@ class InProcessWorker:
             ready.set()
             self._controller.start()
 
-        for target, name in ((work, "orbiter-worker"), (lambda: periodic_loop(self._stop), "orbiter-beat")):
+        # Read the schedule here, before the worker thread starts: importing the tasks modules
+        # from two threads at once could deadlock on the import locks.
+        entries = periodic_entries()
+        for target, name in ((work, "orbiter-worker"), (lambda: periodic_loop(self._stop, entries), "orbiter-beat")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -44,10 +47,10 @@ class InProcessWorker:
             self._controller.stop(in_sighandler=False)
 
 
-def periodic_loop(stop: threading.Event) -> None:
+def periodic_loop(stop: threading.Event, entries: dict[str, tuple[str, float]] | None = None) -> None:
     """What `orbiter scheduler` (Celery beat) would do, until `stop` is set: queue every
-    periodic task of the app (orbiter/celery.py and CELERY_BEAT_SCHEDULE) at its interval."""
-    entries = periodic_entries()
+    periodic task of the app (orbiter/celery.py) at its interval."""
+    entries = periodic_entries() if entries is None else entries
     due = dict.fromkeys(entries, 0.0)
     tick = min([settings.ORBITER_SWEEP_SECONDS, *(seconds for _, seconds in entries.values())])
     while not stop.wait(tick):
@@ -65,6 +68,7 @@ def periodic_loop(stop: threading.Event) -> None:
 def periodic_entries() -> dict[str, tuple[str, float]]:
     """name → (task name, interval in seconds) of every periodic task beat would send."""
     app.loader.import_default_modules()  # the apps' tasks modules, as a worker would
+    app.finalize()  # runs orbiter/celery.py's on_after_finalize, which adds the schedule (idempotent)
     entries = {}
     for name, entry in (app.conf.beat_schedule or {}).items():
         every = entry["schedule"]

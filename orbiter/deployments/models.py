@@ -11,7 +11,10 @@ from orbiter.deployments import states
 
 
 class Deployment(models.Model):
-    application = models.ForeignKey("catalog.Application", on_delete=models.PROTECT, related_name="deployments")
+    # Indexed through (application, id), which also serves the history's newest-first pages.
+    application = models.ForeignKey(
+        "catalog.Application", on_delete=models.PROTECT, related_name="deployments", db_index=False
+    )
     environment = models.ForeignKey("catalog.Environment", on_delete=models.PROTECT, related_name="deployments")
     artifact = models.ForeignKey("catalog.Artifact", on_delete=models.PROTECT, related_name="deployments")
     status = models.CharField(
@@ -50,6 +53,7 @@ class Deployment(models.Model):
         indexes = [
             models.Index(fields=["application", "environment", "status"], name="deployment_app_env_status"),
             models.Index(fields=["status", "wake_at"], name="deployment_status_wake"),
+            models.Index(fields=["application", "id"], name="deployment_app_id"),
         ]
 
     def __str__(self):

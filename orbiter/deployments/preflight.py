@@ -95,6 +95,8 @@ Pin.objects.filter(application=application, host__in=hosts).values_list("host_id
                 "a downgrade must be requested as a rollback",
             )
 
+        refuse_if_stage_skipped(application, environment, artifact)
+
     blocking = (
         Deployment.objects.filter(application=application, environment=environment, status__in=states.ACTIVE)
         .exclude(pk=exclude.pk if exclude else None)
@@ -122,6 +124,22 @@ Pin.objects.filter(application=application, host__in=hosts).values_list("host_id
             f"a batch needs {batch}",
         )
     return Checked(application, environment, artifact, strategy, hosts, blocking)
+
+
+def refuse_if_stage_skipped(application: Application, environment: Environment, artifact: Artifact) -> None:
+    """Refuse an artifact that has not passed the pipeline stages before `environment`, unless
+    an admin recorded an override for it (docs/pipelines.md, "The promotion guard"). Rollbacks
+    are not asked: they restore what already ran there."""
+    # Imported here: pipelines builds on deployments (its selectors import this module).
+    from orbiter.pipelines.selectors import stage_refusal
+
+    refusal = stage_refusal(application, environment, artifact)
+    if refusal is not None:
+        raise PreflightRefused(
+            "stage_not_passed",
+            f"{refusal}; an artifact reaches {environment.name} only through the stages before it "
+            "(an admin may override, giving a reason)",
+        )
 
 
 def refuse_if_closed(environment: Environment, *, is_rollback: bool = False, freeze_overridden: bool = False) -> None:

@@ -12,6 +12,7 @@ from orbiter.web.views import (
     deploy,
     deployments,
     environments,
+    pipelines,
 )
 
 urlpatterns = [
@@ -21,6 +22,9 @@ urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("active", dashboard.active_partial, name="dashboard-active"),
     path("applications/<slug:name>/", applications.application, name="application"),
+    path("pipeline-runs/<int:run_id>/approve", pipelines.run_approve, name="pipeline-run-approve"),
+    path("pipeline-runs/<int:run_id>/retry", pipelines.run_retry, name="pipeline-run-retry"),
+    path("gate-runs/<int:gate_run_id>/decide", pipelines.gate_decide, name="gate-run-decide"),
     path("deploy/", deploy.new_deployment, name="deploy"),
     path("deploy/preview", deploy.preview, name="deploy-preview"),
     path("deployments/", deployments.deployments, name="deployments"),

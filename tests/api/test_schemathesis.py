@@ -14,6 +14,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from orbiter.accounts.tokens import token_create
 from orbiter.catalog import services as catalog
 from orbiter.deployments import services
+from orbiter.pipelines import services as pipelines
 from orbiter.wsgi import application
 from tests.conftest import build_fleet
 
@@ -31,6 +32,7 @@ def map_path_parameters(context, path_parameters):
         return path_parameters
     generated = path_parameters.get("deployment_id")
     known = {"deployment_id": 1 + generated % 3 if isinstance(generated, int) else 1, "freeze_id": 1, "token_id": 1,
+             "artifact_id": 1, "run_id": 1, "gate_run_id": 1,
              "name": "production" if len(str(path_parameters.get("name", ""))) % 2 else "cert"}
     if hash(str(path_parameters)) % 4:  # one in four keeps the generated values
         return {key: known.get(key, value) for key, value in path_parameters.items()}
@@ -50,13 +52,17 @@ def wsgi_in_test_transaction():
 
 @pytest.fixture
 def root_token(db, django_user_model, wsgi_in_test_transaction):
-    """A superuser's token over a fleet with deployments in two states (ids 1 and 2) and a freeze (id 1)."""
+    """A superuser's token over a fleet with deployments in two states (ids 1 and 2), a freeze (id 1)
+    and a pipeline cert → production (continuous delivery off)."""
     build_fleet(hosts=2, environment="cert")
     build_fleet(hosts=2, environment="production", requires_approval=True)
     services.deployment_create(application="shop-api", environment="production", version="1.1.0-1", actor="alice")
     services.deployment_create(application="shop-api", environment="cert", version="1.1.0-1", actor="alice")
     catalog.freeze_create(environment="cert", actor="alice", kind="weekly", reason="weekend", weekdays=["sun"],
                           start_time=time(0), end_time=time(0))
+    pipelines.pipeline_apply(spec={"application": "shop-api", "continuous_delivery": False,
+                                   "stages": [{"environment": "cert"}, {"environment": "production"}]},
+                             actor="alice")
     user = django_user_model.objects.create_superuser("root")
     return token_create(user=user, name="schemathesis", actor="root", max_role="admin")[1]
 

@@ -346,3 +346,82 @@ def test_after_a_deployment_ran_the_preview_estimates_from_its_history(tasks):
     assert len(plan.batches) == 2
     assert all(0 <= batch.eta_s < 5 for batch in plan.batches)
     assert plan.eta_s == pytest.approx(sum(batch.eta_s for batch in plan.batches), abs=0.1)
+
+
+# --- the pipeline's promotion guard (docs/pipelines.md) -------------------------------------
+
+
+def _pipeline_cert_then_production():
+    """shop-api on cert and production; a pipeline cert → production with continuous delivery off."""
+    from orbiter.pipelines import services as pipelines
+
+    build_fleet(hosts=2, environment="cert")
+    build_fleet(hosts=2, environment="production")
+    pipelines.pipeline_apply(spec={"application": "shop-api", "continuous_delivery": False,
+                                   "stages": [{"environment": "cert"}, {"environment": "production"}]},
+                             actor="admin")
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_artifact_that_skipped_a_pipeline_stage_naming_the_stage():
+    _pipeline_cert_then_production()
+
+    refusal = refused("stage_not_passed", environment="production", version="1.1.0-1")
+
+    assert refusal.message.startswith("1.1.0-1 has not passed stage cert")
+    assert "an admin may override" in refusal.message
+
+
+@pytest.mark.django_db
+def test_the_preview_refuses_an_artifact_that_skipped_a_stage_like_the_request_would():
+    _pipeline_cert_then_production()
+
+    with pytest.raises(PreflightRefused) as refusal:
+        selectors.plan_preview(application="shop-api", environment="production", version="1.1.0-1")
+
+    assert refusal.value.code == "stage_not_passed"
+
+
+@pytest.mark.django_db
+def test_the_first_stage_takes_any_artifact():
+    _pipeline_cert_then_production()
+
+    deployment = services.deployment_create(application="shop-api", environment="cert", version="1.1.0-1",
+                                            actor="alice")
+
+    assert deployment.status == states.QUEUED
+
+
+@pytest.mark.django_db
+def test_an_admin_override_lets_the_artifact_skip_the_stage():
+    from orbiter.catalog.models import Artifact
+    from orbiter.pipelines import services as pipelines
+
+    _pipeline_cert_then_production()
+    pipelines.stage_override_grant(artifact=Artifact.objects.get(version="1.1.0", release="1"),
+                                   environment="production", actor="ada", reason="hotfix for incident 4711")
+
+    deployment = services.deployment_create(application="shop-api", environment="production",
+                                            version="1.1.0-1", actor="alice")
+
+    assert deployment.status == states.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollback_is_not_asked_whether_its_version_passed_the_stages(tasks):
+    from orbiter.pipelines import services as pipelines
+
+    build_fleet(hosts=2, environment="cert")
+    build_fleet(hosts=2, environment="production")
+    for version in ("1.0.0-1", "1.1.0-1"):  # before the pipeline existed
+        latest = run_to_end(tasks, services.deployment_create(application="shop-api", environment="production",
+                                                             version=version, actor="alice"))
+        assert latest.status == states.SUCCEEDED
+    pipelines.pipeline_apply(spec={"application": "shop-api", "continuous_delivery": False,
+                                   "stages": [{"environment": "cert"}, {"environment": "production"}]},
+                             actor="admin")
+
+    rollback = services.deployment_rollback(deployment=latest, actor="alice", reason="bad release")
+
+    assert run_to_end(tasks, rollback).status == states.SUCCEEDED
+    assert rollback.artifact.label == "1.0.0-1"

@@ -12,7 +12,7 @@ def test_it_shows_each_build_and_where_it_runs(fleet, cast, tasks):
     page = text(client_for("viola").get("/applications/shop-api/"))
     assert "1.1.0-1 cert: 2 hosts" in page
     assert "1.0.0-1 nowhere" in page
-    assert "No pipeline is configured for shop-api yet" in page
+    assert "No pipeline is configured for shop-api." in page
 
 
 def test_it_filters_the_history_by_environment_and_status(fleet, cast, tasks):

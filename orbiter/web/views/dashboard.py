@@ -3,7 +3,7 @@
 from django.shortcuts import render
 
 from orbiter.deployments import states
-from orbiter.web import selectors
+from orbiter.web import matrix, selectors
 from orbiter.web.views.common import page
 
 
@@ -12,9 +12,11 @@ def dashboard(request, access):
     environments = access.environments("view")
     env_ids = [e.pk for e in environments]
     active = selectors.active_deployments(env_ids)
+    versions = selectors.version_matrix(environments)
     return render(request, "web/dashboard.html", {
         "environments": environments,
-        "matrix": selectors.version_matrix(environments),
+        "matrix": bool(versions),
+        "matrix_rows": matrix.render_rows(versions),
         "active": _with_progress(active),
         "recent": selectors.deployment_history(environment_ids=env_ids, size=10).items,
         "awaiting": sum(1 for d in active if d.status == states.AWAITING_APPROVAL

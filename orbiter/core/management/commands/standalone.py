@@ -8,7 +8,7 @@ from rich.console import Console
 
 from orbiter.catalog.models import Application
 from orbiter.catalog.services import fleet_create_demo
-from orbiter.core.demo import run_demo
+from orbiter.core.demo import DEMO_USER, demo_user_ensure, run_demo
 from orbiter.core.runtime import InProcessWorker
 
 
@@ -29,5 +29,13 @@ class Command(BaseCommand):
             fleet_create_demo(hosts_per_environment=demo, converge_seconds=2.0, transient_rate=0.1)
             self.stdout.write(f"demo fleet: shop-api on {demo} simulated host(s) in cert, test and production")
             threading.Thread(target=run_demo, args=(Console(),), name="orbiter-demo", daemon=True).start()
+        if demo:
+            password = demo_user_ensure()
+            if password:
+                self.stdout.write(f"sign in as user {DEMO_USER!r} with password {password!r} "
+                                  "(shown only now; an admin everywhere; change it with: orbiter changepassword demo)")
+            else:
+                self.stdout.write(f"sign in as user {DEMO_USER!r} (its password was shown when it was created; "
+                                  "reset it with: orbiter changepassword demo)")
         self.stdout.write(f"Orbiter standalone on http://{bind}:{port}/ (Ctrl-C to stop)")
         run(bind, port, get_wsgi_application(), threading=True, server_cls=WSGIServer)
