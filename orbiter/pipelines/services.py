@@ -234,6 +234,10 @@ def pipeline_retry(*, run: PipelineRun | int, actor: str) -> PipelineRun:
         for gate_run in gate_runs:
             transition(gate_run, "retry", actor=actor, attempts=0, outcome="", state={}, queued_at=now,
                        not_before=None, lease_until=None, decided_by="", message=f"retry asked by {actor}")
+            if gate_kinds.get(gate_run.kind).manual:  # no worker runs it: a person decides again
+                transition(gate_run, "await_person", actor=actor,
+                           message=f"retry asked by {actor}: waiting for a person to pass or fail it")
+                continue
             pk = gate_run.pk
             transaction.on_commit(lambda pk=pk: engine.publish_gate(pk))
         if stage_run is not None and stage_run.status == states.S_FAILED:

@@ -164,6 +164,21 @@ def test_a_manual_gate_waits_for_a_person_and_says_so(flow):
     assert why("1.1.0-1")["sentence"] == "1.1.0-1 is stopped at cert: gate exploratory failed (failed by qa: cart broken)"
 
 
+def test_retrying_a_run_whose_manual_gate_was_failed_asks_a_person_again(flow):
+    fleet()
+    _one_stage([{"name": "exploratory", "kind": "manual"}])
+    publish("1.1.0-1")
+    flow.run_until(lambda: why("1.1.0-1")["reason"] == "manual_gate")
+    services.gate_decide(gate_run=gate("1.1.0-1", "exploratory"), passed=False, actor="qa", comment="cart broken")
+    wait_for(flow, "1.1.0-1", states.FAILED)
+
+    services.pipeline_retry(run=run_of("1.1.0-1"), actor="alice")
+    flow.run_until(lambda: why("1.1.0-1")["reason"] == "manual_gate")
+    services.gate_decide(gate_run=gate("1.1.0-1", "exploratory"), passed=True, actor="qa", comment="fixed")
+    wait_for(flow, "1.1.0-1", states.SUCCEEDED)
+    assert versions_pinned("production") == {"1.1.0-1"}
+
+
 class _Site(http.server.BaseHTTPRequestHandler):
     """Each host answers /<certname>/health with the version it runs; cert-02 is broken."""
 
