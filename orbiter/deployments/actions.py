@@ -7,6 +7,8 @@ makes them with `calls()`; slow ones are made after commit and written with `rec
 import json
 import logging
 
+from django.db.models import Q
+
 from orbiter.catalog.models import Artifact
 from orbiter.common.errors import DriverError, OrbiterError
 from orbiter.deployments import states
@@ -20,13 +22,18 @@ log = logging.getLogger("orbiter.engine")
 
 class Drivers:
     """What a round needs to know about this deployment's drivers, looked up once: the
-    application's pools in the environment, which drivers may be called under the lock,
-    and the labels of the artifacts the hosts go to."""
+    application's pools serving this environment (its own, and those another environment's
+    pool shares with hosts of this one), which drivers may be called under the lock, which
+    pools have a capacity budget, and the labels of the artifacts the hosts go to."""
 
     def __init__(self, deployment: Deployment):
-        self.pools = {p.pk: p for p in deployment.application.pools.filter(environment=deployment.environment)}
+        shared = PoolMember.objects.filter(host__environment=deployment.environment).values("pool_id")
+        pools = deployment.application.pools.filter(Q(environment=deployment.environment) | Q(pk__in=shared))
+        self.pools = {p.pk: p for p in pools}
         self.health = health.registry.get(deployment.application.health_driver).quick
         self.lb = all(lb.registry.get(p.driver).quick for p in self.pools.values())
+        # Pools with a capacity budget: only then does launching a batch ask capacity.admit_hosts.
+        self.budgeted = [p for p in self.pools.values() if p.max_unavailable]
         self._labels = {deployment.artifact_id: deployment.artifact.label}
 
     def step(self, status: str) -> bool:
@@ -83,10 +90,13 @@ def _lb_calls(drivers: Drivers, hosts: list[HostDeployment], *, drain: bool) -> 
     outcomes = []
     for hd in hosts:
         states_ = [(name, results[(pool_id, name)]) for pool_id, name in host_members[hd.host_id]]
-        errors = [(name, s) for name, s in states_ if isinstance(s, DriverError)]
+        errors = [(pool_id, name, results[(pool_id, name)]) for pool_id, name in host_members[hd.host_id]
+                  if isinstance(results[(pool_id, name)], DriverError)]
         if errors:
-            name, error = errors[0]
-            outcomes.append((hd, {"ok": False, "permanent": error.permanent, "message": f"{name}: {error.message}"}))
+            pool_id, name, error = errors[0]
+            # `pool`: a load-balancer fault, which pauses the deployment when it persists.
+            outcomes.append((hd, {"ok": False, "permanent": error.permanent, "pool": drivers.pools[pool_id].name,
+                                  "message": f"pool {drivers.pools[pool_id].name} member {name}: {error.message}"}))
         elif drain:
             outcomes.append((hd, {"ok": True, "connections": sum(s.connections for _, s in states_)}))
         else:
@@ -99,6 +109,24 @@ def _lb_calls(drivers: Drivers, hosts: list[HostDeployment], *, drain: bool) -> 
             else:
                 outcomes.append((hd, {"ok": True}))
     return outcomes
+
+
+def take_out(deployment: Deployment, hosts: list[HostDeployment], drivers: Drivers) -> dict[int, str]:
+    """Drain hosts that must not serve (failed while enabling) from every pool of the
+    application they belong to; per host id, what happened, for its failure reason."""
+    notes = {}
+    for hd, outcome in _lb_calls(drivers, hosts, drain=True):
+        notes[hd.pk] = ("taken out of service" if outcome.get("ok")
+                        else f"could not take it out of service: {outcome.get('message')}")
+    return notes
+
+
+def record_taken_out(notes: list[tuple[HostDeployment, str]]) -> None:
+    """Write what a take-out did, compare-and-set on the host's step, round and attempt."""
+    for hd, note in notes:
+        HostDeployment.objects.filter(
+            pk=hd.pk, status=hd.status, round=hd.round, attempt=hd.attempt, outcome__has_key="take_out"
+        ).update(outcome={**hd.outcome, "note": note})
 
 
 def _guard(hd: HostDeployment, call) -> dict:

@@ -8,9 +8,14 @@
 2. For each in-flight host, act on the recorded outcome of its current step: move it
    to the next step, retry the step after a backoff, or fail it. A step whose action
    was issued but never answered by its deadline counts as a transient failure (a
-   converge request is first re-sent once under the same request id).
+   converge request is first re-sent once under the same request id). A load-balancer
+   fault that outlasts the attempts pauses the deployment instead (the host is held in
+   its step until resumed); a host failing while enabling is drained again first.
 3. Apply cancel and the failure budget; at a batch boundary apply the pauses, then
-   launch the next batch; decide the terminal status when nothing is left.
+   launch the next batch, as far as the pools' capacity budgets admit its hosts (the
+   others stay pending, the message says which pool they wait for); before the
+   deployment ends, its failed hosts left out of service are re-enabled if healthy or
+   reported; decide the terminal status when nothing is left.
 4. Mark the actions to issue (drain, converge, verify, enable) on their hosts, commit.
    Quick driver calls are made during the round and settled in its next pass; the host
    writes of the round are held and made at the end (or before a read of host statuses),
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, F, Min
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from orbiter.catalog.models import Pin
@@ -43,16 +48,19 @@ from orbiter.deployments.rows import rows_insert
 from orbiter.deployments.strategy import Strategy
 from orbiter.deployments.transitions import (
     events_batched,
+    events_insert,
     hosts_batched,
     hosts_flush,
     hosts_update,
     transition_deployment,
     transition_hosts,
 )
+from orbiter.loadbalancers import capacity, recovery
 
 log = logging.getLogger("orbiter.engine")
 ACTOR = "engine"
 DRAIN_POLL_SECONDS = 1.0
+CAPACITY_POLL_SECONDS = 1.0  # how soon a batch waiting for pool capacity looks again
 MAX_ROUNDS = 100
 
 # The event that moves a host whose current step succeeded to the next step.
@@ -73,10 +81,18 @@ class Work:
     wake_at: datetime | None = None
     terminal: bool = False
     drivers: actions.Drivers | None = None
+    # Capacity budget with slow load balancers: the pools whose states to read before the
+    # next round (no network call under the pool locks), and the states read for this one.
+    read_pools: list = field(default_factory=list)
+    lb_states: dict | None = None
+    # Hosts failed while enabling, to take out of service (slow drivers), by id.
+    take_out: dict[int, HostDeployment] = field(default_factory=dict)
+    # Failed hosts a deployment left out of service: re-enable the healthy ones before it ends.
+    recover: list[HostDeployment] = field(default_factory=list)
 
     @property
     def has_sync(self) -> bool:
-        return bool(self.later)
+        return bool(self.later or self.take_out or self.recover)
 
     def wake_no_later_than(self, when: datetime | None) -> None:
         if when is not None and (self.wake_at is None or when < self.wake_at):
@@ -91,15 +107,18 @@ def advance(deployment_id: int, *, first: Callable[[], object] | None = None) ->
     False when no round ran (another engine holds the deployment, or it does not exist),
     so `first` did not run either.
     """
+    lb_states = None
     for number in range(MAX_ROUNDS):
-        result = _reconcile(deployment_id, first if number == 0 else None)
+        result = _reconcile(deployment_id, first if number == 0 else None, lb_states)
         if result is None:
             return number > 0
         deployment, work = result
         if work.converge:
             _send_converge(deployment, work.converge)
+        lb_states = capacity.read_states(work.read_pools) if work.read_pools else None
         if work.has_sync:
             _perform(deployment, work)
+        if work.has_sync or lb_states is not None:
             continue
         if work.terminal:
             wake_followers(deployment)
@@ -131,7 +150,8 @@ def _publish(task, deployment_id: int, countdown: float = 0.0) -> None:
 # --- one round under the lock --------------------------------------------------------------
 
 
-def _reconcile(deployment_id: int, first: Callable[[], object] | None = None) -> tuple[Deployment, Work] | None:
+def _reconcile(deployment_id: int, first: Callable[[], object] | None = None,
+               lb_states: dict | None = None) -> tuple[Deployment, Work] | None:
     now = timezone.now()
     started = time.monotonic()
     with transaction.atomic(), events_batched(), hosts_batched():
@@ -145,7 +165,7 @@ def _reconcile(deployment_id: int, first: Callable[[], object] | None = None) ->
             return None
         if first is not None:
             first()
-        work = Work()
+        work = Work(lb_states=lb_states)
         if deployment.status == states.QUEUED:
             from orbiter.deployments.services import deployment_start_if_ready
 
@@ -176,7 +196,7 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
     quick = work.drivers = actions.Drivers(deployment)
     inflight = list(_hosts(deployment).filter(status__in=states.IN_FLIGHT))
     for _ in range(MAX_PASSES):
-        _settle_outcomes(deployment, inflight, strategy, now)
+        _settle_outcomes(deployment, inflight, strategy, work, now)
         if deployment.cancel_requested:
             hosts_flush()
             pending = list(_hosts(deployment).filter(status=states.H_PENDING))
@@ -232,16 +252,25 @@ def _between_batches(deployment: Deployment, strategy: Strategy, work: Work, now
         if status == states.H_PENDING:
             next_batch = first_batch
     total = sum(counts.values())
+    over_budget = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0) > strategy.budget(total)
+    ending = deployment.cancel_requested or over_budget or (
+        not counts.get(states.H_PENDING) and deployment.status == states.RUNNING)
+    left_out = ""
+    if ending and counts.get(states.H_FAILED):
+        left_out = _left_out(deployment, work)
+        if left_out is None:  # re-enabling the healthy ones first, after commit
+            return None
     if deployment.cancel_requested:
-        transition_deployment(deployment, "cancel", actor=ACTOR, message=_summary(counts, "cancelled"))
+        transition_deployment(deployment, "cancel", actor=ACTOR, message=_summary(counts, "cancelled") + left_out)
         work.terminal = True
         return None
-    if counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0) > strategy.budget(total):
-        _stop_over_budget(deployment, strategy, counts, work)
+    if over_budget:
+        _stop_over_budget(deployment, strategy, counts, work, left_out)
         return None
     if not counts.get(states.H_PENDING):
         if deployment.status == states.RUNNING:
-            transition_deployment(deployment, "succeed", actor=ACTOR, message=_summary(counts, "succeeded"))
+            transition_deployment(deployment, "succeed", actor=ACTOR,
+                                  message=_summary(counts, "succeeded") + left_out)
             work.terminal = True
         return None
     if deployment.status != states.RUNNING:
@@ -249,12 +278,25 @@ def _between_batches(deployment: Deployment, strategy: Strategy, work: Work, now
     return _next_batch(deployment, strategy, counts, next_batch, work, now)
 
 
-def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, now: datetime) -> None:
+def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], strategy: Strategy, work: Work,
+                     now: datetime) -> None:
     """Turn each in-flight host's recorded outcome (or its missed deadline) into a transition."""
     moves: dict[str, list[HostDeployment]] = {}
     failures: list[tuple[HostDeployment, str]] = []
+    held: list[tuple[HostDeployment, dict]] = []  # load-balancer faults that outlasted the attempts
+    taking_out: list[tuple[HostDeployment, str]] = []  # enabling failed: take out of service, then fail
     for hd in inflight:
         outcome = hd.outcome
+        if outcome is not None and outcome.get("held"):
+            if deployment.status == states.RUNNING or deployment.cancel_requested:
+                _restart_step(hd, strategy, now)  # resumed: the step starts over with fresh attempts
+            continue
+        if outcome is not None and "take_out" in outcome:
+            if "note" in outcome:
+                failures.append((hd, f"{outcome['take_out']}; {outcome['note']}"))
+            else:  # issued, not answered (a slow driver, or a worker that died): make it (again)
+                work.take_out[hd.pk] = hd
+            continue
         if outcome is None and hd.action_issued_at and hd.step_deadline and now >= hd.step_deadline:
             if hd.status == states.CONVERGING and not hd.resent:
                 continue  # re-sent under the same request id by _issue_actions
@@ -269,8 +311,8 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
                 if now < hd.step_deadline:  # back in the pool; wait until the LB's own check says up
                     _poll_again(hd, now + timedelta(seconds=DRAIN_POLL_SECONDS))
                     continue
-                failures.append((hd, f"enabling: {', '.join(outcome['unhealthy'])} never reported healthy by the "
-                                     "load balancer"))
+                taking_out.append((hd, f"enabling: {', '.join(outcome['unhealthy'])} never reported healthy by the "
+                                       "load balancer"))
                 continue
             event = _NEXT[hd.status]
             if event == "finish" and not hd.pin_moved:
@@ -278,7 +320,13 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
             moves.setdefault(event, []).append(hd)
         elif outcome.get("permanent") or hd.attempt >= strategy.max_attempts:
             tries = f" after {hd.attempt} attempt(s)" if not outcome.get("permanent") else ""
-            failures.append((hd, f"{hd.status}: {outcome.get('message', 'failed')}{tries}"))
+            reason = f"{hd.status}: {outcome.get('message', 'failed')}{tries}"
+            if outcome.get("pool") and not outcome.get("permanent") and not deployment.cancel_requested:
+                held.append((hd, {**outcome, "message": reason}))
+            elif hd.status == states.ENABLING:
+                taking_out.append((hd, reason))  # it may be in service now: never leave it there failed
+            else:
+                failures.append((hd, reason))
         else:
             _retry_step(hd, strategy, now, outcome.get("message", "failed"))
 
@@ -292,8 +340,15 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
         new_step = states.target("host", hosts[0].status, event)
         changes = _fresh_step(strategy, new_step, now) if new_step in states.IN_FLIGHT else {}
         transition_hosts(hosts, event, actor=ACTOR, per_host=stats, **changes)
+    if held:
+        _hold_for_load_balancer(deployment, held)
+    if taking_out:
+        failures += _take_out(deployment, taking_out, work)
     for hd, error in failures:
-        transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error}, per_host=stats)
+        # A host failed while enabling was taken out of service on purpose (it is not healthy
+        # where the load balancer looks): it stays out, reported when the deployment ends.
+        kept_out = {"outcome": {"recovered": "left_out", "message": error}} if hd.status == states.ENABLING else {}
+        transition_hosts([hd], "fail", actor=ACTOR, error=error, data={"error": error}, per_host=stats, **kept_out)
     if failures:
         hosts_flush()
         counts = dict(
@@ -306,6 +361,46 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
                 f"failure budget exceeded ({used} of {total} hosts failed, budget {strategy.budget(total)}); "
                 "finishing the hosts in flight, starting no more"
             )
+
+
+def _hold_for_load_balancer(deployment: Deployment, held: list[tuple[HostDeployment, dict]]) -> None:
+    """A load balancer kept failing a host's drain or enable past the step's attempts
+    (socket gone, timeouts, 5xx): rather than fail host after host for a fault of the load
+    balancer, keep the hosts in their step and pause the deployment until someone resumes
+    it; resuming starts the step over."""
+    for hd, outcome in held:
+        hosts_update([hd], outcome={"held": True, "message": outcome["message"]}, action_issued_at=None,
+                     error=outcome["message"])
+    pools = sorted({outcome["pool"] for _, outcome in held})
+    first = held[0][1]["message"]
+    message = (f"paused: load balancer pool {', '.join(pools)} keeps failing ({len(held)} host(s) waiting; "
+               f"{actions.name(held[0][0])}: {first}); resume to retry")
+    if deployment.status == states.RUNNING:
+        transition_deployment(deployment, "pause", actor=ACTOR, message=message,
+                              data={"pools": pools, "error": first})
+    else:
+        deployment.message = message
+
+
+def _take_out(deployment: Deployment, taking_out: list[tuple[HostDeployment, str]],
+              work: Work) -> list[tuple[HostDeployment, str]]:
+    """Hosts that failed while enabling may be serving: drain them before they are failed.
+    Quick drivers: now, and the failures are returned; slow ones: after commit, the host
+    keeps `outcome = {"take_out": reason}` until the answer is recorded, so a worker that
+    dies in between leaves it to the next round."""
+    hosts = [hd for hd, _ in taking_out]
+    if work.drivers.lb:
+        notes = actions.take_out(deployment, hosts, work.drivers)
+        return [(hd, f"{reason}; {notes[hd.pk]}") for hd, reason in taking_out]
+    for hd, reason in taking_out:
+        hosts_update([hd], outcome={"take_out": reason}, action_issued_at=None)
+        work.take_out[hd.pk] = hd
+    return []
+
+
+def _restart_step(hd: HostDeployment, strategy: Strategy, now: datetime) -> None:
+    hosts_update([hd], attempt=1, outcome=None, action_issued_at=None, not_before=None, resent=False,
+                 step_started_at=now, step_deadline=now + timedelta(seconds=strategy.timeout(hd.status)))
 
 
 def _step_stats(now: datetime):
@@ -426,15 +521,66 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, next_b
         deployment.message = "failure budget exceeded by unreachable hosts; starting no more"
         return []  # the next pass finds nothing in flight, over budget: the deployment fails
     launch = [hd for hd in hosts if hd.host_healthy]
+    waiting: list[str] = []
+    if launch and work.drivers.budgeted:
+        admitted = _admit(deployment, launch, work)
+        if admitted is None:  # the load balancers' states are read first, outside the locks
+            return None
+        launch, waiting = admitted
+        if not launch:
+            deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)} {'; '.join(waiting)}"
+            work.wake_no_later_than(now + timedelta(seconds=CAPACITY_POLL_SECONDS))
+            return None
     transition_hosts(launch, "drain", actor=ACTOR, started_at=now, **_fresh_step(strategy, states.DRAINING, now))
     deployment.current_batch = next_batch
     deployment.batch_finished_at = None
     deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)}: {len(launch)} host(s)"
+    if waiting:  # the others stay pending; they start when these are done and there is room
+        deployment.message += f", {len(hosts) - len(unreachable) - len(launch)} {'; '.join(waiting)}"
     return launch
 
 
-def _stop_over_budget(deployment: Deployment, strategy: Strategy, counts: dict, work: Work) -> None:
-    message = _summary(counts, "failed: failure budget exceeded")
+def _admit(deployment: Deployment, hosts: list, work: Work) -> tuple[list, list[str]] | None:
+    """The hosts of `hosts` the pools' capacity budgets let go out of service now, in order,
+    and why the others wait. Locks the pools' rows until this round commits (the admitted
+    hosts go to draining in it). Slow load balancers are read before the round, outside the
+    locks: without their states yet, ask for them (`work.read_pools`) and return None."""
+    lb_states = work.lb_states
+    if lb_states is None and not work.drivers.lb:
+        work.read_pools = list(work.drivers.budgeted)
+        return None
+    hosts_flush()  # admit counts the hosts in flight from the database
+    admitted, waiting = capacity.admit_hosts(deployment.application, [hd.host_id for hd in hosts],
+                                             lb_states=lb_states)
+    chosen = set(admitted)
+    return [hd for hd in hosts if hd.host_id in chosen], waiting
+
+
+def _left_out(deployment: Deployment, work: Work) -> str | None:
+    """Before a deployment ends: its failed hosts that went out of service (launched) must be
+    re-enabled if healthy or reported. None while some are not yet through that (they are put
+    in `work.recover`); then the text naming those left out of service, for the message."""
+    failed = list(
+        HostDeployment.objects.filter(deployment=deployment, status=states.H_FAILED, started_at__isnull=False)
+        .annotate(certname=F("host__certname")).only("pk", "host_id", "status", "round", "outcome")
+        .order_by("host__certname")
+    )
+    todo = [hd for hd in failed if not (hd.outcome and "recovered" in hd.outcome)]
+    if todo:
+        work.recover = todo
+        return None
+    back = [hd.certname for hd in failed if hd.outcome["recovered"] == "enabled"]
+    out = [f"{hd.certname} ({hd.outcome.get('message', '')})" for hd in failed
+           if hd.outcome["recovered"] != "enabled"]
+    return "".join([
+        f"; failed but healthy, back in service: {', '.join(back)}" if back else "",
+        f"; left out of service: {'; '.join(out)}" if out else "",
+    ])
+
+
+def _stop_over_budget(deployment: Deployment, strategy: Strategy, counts: dict, work: Work,
+                      left_out: str = "") -> None:
+    message = _summary(counts, "failed: failure budget exceeded") + left_out
     work.terminal = True
     if strategy.auto_rollback and deployment.status in (states.RUNNING, states.PAUSED):
         from orbiter.deployments.services import deployment_rollback
@@ -523,7 +669,46 @@ def _send_converge(deployment: Deployment, requests: list[converge_base.Converge
 
 def _perform(deployment: Deployment, work: Work) -> None:
     """After commit: make the slow outward calls and record each outcome against its step."""
-    actions.record(actions.calls(deployment, work.later, work.drivers))
+    if work.later:
+        actions.record(actions.calls(deployment, work.later, work.drivers))
+    if work.take_out:
+        hosts = list(work.take_out.values())
+        notes = actions.take_out(deployment, hosts, work.drivers)
+        actions.record_taken_out([(hd, notes[hd.pk]) for hd in hosts])
+    if work.recover:
+        _recover(deployment, work.recover)
+
+
+def _recover(deployment: Deployment, hosts: list[HostDeployment]) -> None:
+    """Failed hosts this deployment left out of service: put back the healthy ones
+    (`recovery.reenable_if_healthy`), report the others, and mark each host recovered
+    (`outcome = {"recovered": …}`) so the round that ends the deployment names them."""
+    from orbiter.catalog.models import Host
+
+    by_name = {hd.certname: hd for hd in hosts}
+    try:
+        result = recovery.reenable_if_healthy(
+            application=deployment.application, hosts=list(Host.objects.filter(pk__in=[hd.host_id for hd in hosts])))
+        verdicts = {name: ("enabled", "back in service (health check passed)") for name in result.enabled}
+        verdicts.update({name: ("left_out", reason) for name, reason in result.left_out.items()})
+    except Exception as error:  # never lose the end of the deployment for it: report every host
+        log.exception("deployment #%s: re-enabling failed hosts failed", deployment.pk)
+        verdicts = {name: ("left_out", f"{type(error).__name__}: {error}") for name in by_name}
+    now = timezone.now()
+    events = []
+    with transaction.atomic():
+        for name, hd in by_name.items():
+            verdict, reason = verdicts.get(name, ("left_out", "not checked"))
+            updated = HostDeployment.objects.filter(pk=hd.pk, status=states.H_FAILED, round=hd.round).filter(
+                Q(outcome__isnull=True) | ~Q(outcome__has_key="recovered")).update(
+                outcome={"recovered": verdict, "message": reason})
+            if updated:
+                events.append({
+                    "created_at": now, "actor": ACTOR, "verb": f"host.{'reenabled' if verdict == 'enabled' else 'left_out'}",
+                    "object_type": "hostdeployment", "object_id": str(hd.pk), "before": hd.status, "after": hd.status,
+                    "deployment_id": deployment.pk, "data": {"host": name, "reason": reason},
+                })
+        events_insert(events)
 
 
 # --- after the round -------------------------------------------------------------------------

@@ -78,10 +78,12 @@ def host_events(deployment: Deployment) -> dict[str, list[Event]]:
 
 
 def host_path(deployment: Deployment) -> dict[str, list[str]]:
-    """Each host's statuses in the order its Events recorded them."""
+    """Each host's statuses in the order its transition Events recorded them (reports that
+    change no status, such as `host.left_out`, are not steps)."""
+    moves = {name: [e for e in events if e.before != e.after] for name, events in host_events(deployment).items()}
     return {
         name: ([events[0].before] + [e.after for e in events]) if events else []
-        for name, events in host_events(deployment).items()
+        for name, events in moves.items()
     }
 
 

@@ -150,7 +150,9 @@ def test_it_fails_when_the_failure_budget_is_exceeded_and_starts_no_more_batches
     deployment = deploy(tasks, "1.1.0-1", strategy={"batch_size": "1", "failure_budget": "0"})
 
     assert deployment.status == states.FAILED
-    assert deployment.message == "failed: failure budget exceeded (1 done, 1 failed, 2 pending)"
+    assert deployment.message == (
+        f"failed: failure budget exceeded (1 done, 1 failed, 2 pending); failed but healthy, back in service: {host(2)}"
+    )
     assert hosts_by_status(deployment) == {
         host(1): "done",
         host(2): "failed",
@@ -161,16 +163,21 @@ def test_it_fails_when_the_failure_budget_is_exceeded_and_starts_no_more_batches
     assert ledger(host(3)) == [] and ledger(host(4)) == []
     assert "simulated permanent failure" in host_deployment(deployment, host(2)).error
     assert pins() == {host(1): "1.1.0-1", host(2): "1.1.0-1"}  # moved just before its converge
-    assert lb_admin(host(2)) == "drain"  # a failed host is never put back in service
+    # Drained for its converge, which failed; its health check passes: back in service.
+    assert lb_admin(host(2)) == "up"
+    assert [e.verb for e in host_events(deployment)[host(2)]][-2:] == ["host.fail", "host.reenabled"]
 
 
 def test_failures_within_the_budget_still_succeed_naming_the_failed_host(tasks):
-    build_fleet(hosts=4, converge={"fail_hosts": [host(2)]})
+    build_fleet(hosts=4, converge={"fail_hosts": [host(2)]}, health_options={"unhealthy_hosts": [host(2)]})
 
     deployment = deploy(tasks, "1.1.0-1", strategy={"batch_size": "1", "failure_budget": "25%"})
 
     assert deployment.status == states.SUCCEEDED
-    assert deployment.message == "succeeded (3 done, 1 failed)"
+    assert deployment.message == (
+        f"succeeded (3 done, 1 failed); left out of service: {host(2)} (health check failed: {host(2)}: "
+        "simulated health check fails)"
+    )
     assert hosts_by_status(deployment)[host(2)] == "failed"
     [failure] = [e for e in host_events(deployment)[host(2)] if e.verb == "host.fail"]
     assert failure.data["host"] == host(2)
@@ -178,7 +185,9 @@ def test_failures_within_the_budget_still_succeed_naming_the_failed_host(tasks):
         failure.data["error"]
         == "converging: simulated permanent failure (host listed in fail_hosts)"
     )
-    assert lb_admin(host(2)) == "drain"
+    assert lb_admin(host(2)) == "drain"  # unhealthy: never put back in service, and reported
+    [left_out] = [e for e in host_events(deployment)[host(2)] if e.verb == "host.left_out"]
+    assert left_out.data["reason"].startswith("health check failed")
 
 
 def test_a_transient_failure_is_retried_until_it_succeeds(tasks):
