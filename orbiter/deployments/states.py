@@ -10,7 +10,7 @@ writes a status.
 
 from statemachine import State, StateMachine
 
-from orbiter.common.errors import IllegalTransition
+from orbiter.common.machines import next_status, transition_table
 
 # --- deployment statuses ---------------------------------------------------------------
 PENDING = "pending"
@@ -102,17 +102,8 @@ class HostMachine(StateMachine):
     retry = failed.to(pending) | skipped.to(pending)
 
 
-def _table(machine: type[StateMachine]) -> dict[tuple[str, str], str]:
-    table = {}
-    for state in machine.states:
-        for transition in state.transitions:
-            for event in transition.events:
-                table[(state.id, str(event))] = transition.target.id
-    return table
-
-
-DEPLOYMENT_TRANSITIONS = _table(DeploymentMachine)
-HOST_TRANSITIONS = _table(HostMachine)
+DEPLOYMENT_TRANSITIONS = transition_table(DeploymentMachine)
+HOST_TRANSITIONS = transition_table(HostMachine)
 DEPLOYMENT_STATUSES = [s.id for s in DeploymentMachine.states]
 HOST_STATUSES = [s.id for s in HostMachine.states]
 DEPLOYMENT_EVENTS = sorted({e for _, e in DEPLOYMENT_TRANSITIONS})
@@ -133,13 +124,4 @@ HOST_TERMINAL = frozenset({DONE, H_FAILED, SKIPPED})
 def target(kind: str, status: str, event: str) -> str:
     """The status `event` leads to from `status`, or IllegalTransition naming both."""
     table = DEPLOYMENT_TRANSITIONS if kind == "deployment" else HOST_TRANSITIONS
-    try:
-        return table[(status, event)]
-    except KeyError:
-        allowed = sorted(e for (s, e) in table if s == status)
-        raise IllegalTransition(
-            f"cannot {event} a {kind} that is {status}; allowed from {status}: "
-            f"{', '.join(allowed) or 'nothing (final)'}",
-            status=status,
-            event=event,
-        ) from None
+    return next_status(table, kind, status, event)

@@ -7,7 +7,7 @@ only code that writes a status.
 
 from statemachine import State, StateMachine
 
-from orbiter.common.errors import IllegalTransition
+from orbiter.common.machines import next_status, transition_table
 
 # --- pipeline runs (one per artifact) ------------------------------------------------------
 QUEUED = "queued"  # policy `queue`: an older artifact is still in the pipeline
@@ -129,16 +129,8 @@ class GateMachine(StateMachine):
     cancel = pending.to(cancelled) | running.to(cancelled) | waiting.to(cancelled) | paused.to(cancelled)
 
 
-def _table(machine: type[StateMachine]) -> dict[tuple[str, str], str]:
-    table = {}
-    for state in machine.states:
-        for transition in state.transitions:
-            for event in transition.events:
-                table[(state.id, str(event))] = transition.target.id
-    return table
-
-
-TABLES = {"run": _table(RunMachine), "stage": _table(StageMachine), "gate": _table(GateMachine)}
+TABLES = {"run": transition_table(RunMachine), "stage": transition_table(StageMachine),
+          "gate": transition_table(GateMachine)}
 RUN_STATUSES = [s.id for s in RunMachine.states]
 STAGE_STATUSES = [s.id for s in StageMachine.states]
 GATE_STATUSES = [s.id for s in GateMachine.states]
@@ -155,14 +147,4 @@ GATE_DONE = frozenset({G_PASSED, G_FAILED, G_PAUSED, G_CANCELLED})
 
 def target(kind: str, status: str, event: str) -> str:
     """The status `event` leads to from `status` ("run", "stage" or "gate"), or IllegalTransition."""
-    table = TABLES[kind]
-    try:
-        return table[(status, event)]
-    except KeyError:
-        allowed = sorted(e for (s, e) in table if s == status)
-        raise IllegalTransition(
-            f"cannot {event} a {kind} run that is {status}; allowed from {status}: "
-            f"{', '.join(allowed) or 'nothing (final)'}",
-            status=status,
-            event=event,
-        ) from None
+    return next_status(TABLES[kind], "pipeline run" if kind == "run" else f"{kind} run", status, event)
