@@ -28,6 +28,8 @@ from datetime import datetime
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
+from orbiter.client.commands import positive_seconds  # noqa: F401 (one definition, Django-free)
+from orbiter.client.render import describe_strategy  # noqa: F401
 from orbiter.common.errors import OrbiterError, PreflightRefused, ValidationError
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
@@ -65,16 +67,6 @@ def deployment_id(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a deployment id; give its number, e.g. 42")
     return int(text)
-
-
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; give a number of seconds above 0, e.g. 600")
-    return value
 
 
 def whole_number(text: str) -> int:
@@ -239,22 +231,6 @@ def human_duration(seconds: float) -> str:
 
 def when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else ""
-
-
-def describe_strategy(strategy: dict) -> str:
-    parts = [f"batch size {strategy.get('batch_size')}"]
-    if strategy.get("canary"):
-        parts.append("canary host first" + (", then pause until resumed" if strategy.get("canary_pause") else ""))
-    pause = str(strategy.get("pause_between_batches", "0"))
-    if pause == "until-resumed":
-        parts.append("pause between batches until resumed")
-    elif pause != "0":
-        parts.append(f"pause {pause} s between batches")
-    parts.append(f"failure budget {strategy.get('failure_budget')}")
-    parts.append(f"max attempts {strategy.get('max_attempts')}")
-    if strategy.get("auto_rollback"):
-        parts.append("automatic rollback")
-    return ", ".join(parts)
 
 
 def status_label(deployment: Deployment) -> str:
