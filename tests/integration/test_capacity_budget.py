@@ -35,10 +35,13 @@ def test_two_concurrent_deployments_stay_within_a_shared_pools_budget(live_env, 
         most_out, samples, messages = 0, 0, set()
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            # One snapshot of what is out of service: the load balancer's view and the hosts in flight.
-            out = set(SimulatedMemberState.objects.exclude(admin="up").values_list("member", flat=True))
-            out |= set(HostDeployment.objects.filter(deployment_id__in=ids, status__in=states.IN_FLIGHT)
-                       .values_list("host__certname", flat=True))
+            # One snapshot of what is out of service: the load balancer's view and the hosts in flight,
+            # read by one SQL statement. Two queries would see two moments: a host still drained in
+            # the first and its successor admitted in the second would count as two out at once.
+            lb_out = SimulatedMemberState.objects.exclude(admin="up").values_list("member", flat=True)
+            in_flight = (HostDeployment.objects.filter(deployment_id__in=ids, status__in=states.IN_FLIGHT)
+                         .values_list("host__certname", flat=True))
+            out = set(lb_out.union(in_flight))
             most_out, samples = max(most_out, len(out)), samples + 1
             rows = list(Deployment.objects.filter(pk__in=ids).values_list("status", "message"))
             messages.update(m for _, m in rows)
