@@ -2,13 +2,25 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orbiter.settings")
 
 app = Celery("orbiter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _recycle_database_connections(sender=None, **kwargs) -> None:
+    """Around each task, what Django does around each request: close the connections that
+    are broken or older than CONN_MAX_AGE and keep the others. CELERY_DB_REUSE_MAX (settings)
+    stops Celery's fixup from closing every one. Eager tasks run inside their caller's
+    transaction and are left alone, as the fixup does."""
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @app.on_after_finalize.connect

@@ -122,7 +122,9 @@ def _database() -> dict:
     if not url:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{DATA_DIR / 'orbiter.sqlite3'}"
-    config = dj_database_url.parse(url, conn_max_age=60)
+    # Connections live a minute; one broken meanwhile (a database restart) is noticed by the
+    # health check at the start of the next request or task, and replaced.
+    config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # One writer at a time, taken at BEGIN: the in-process worker threads then queue
         # for the write lock instead of failing with "database is locked" on upgrade.
@@ -212,6 +214,12 @@ if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process broker of standalone mode polls; its default (1 s) would pace every step.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connection before and after every task unless
+# this is set; it then closes it only every this-many tasks. A new PostgreSQL connection
+# costs ~6 ms, more than a whole engine round's queries. Between tasks the worker instead
+# applies Django's own rules (CONN_MAX_AGE, CONN_HEALTH_CHECKS), as for a web request: see
+# orbiter/celery.py.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Puppet ---------------------------------------------------------------------------

@@ -25,42 +25,45 @@ class SimulatedConverge(ConvergeDriver):
             simulated_converge.apply_async(
                 args=[[dict(vars(r)) for r in requests], self.options],  # as_dict() without its deep copy
                 countdown=float(self.options.get("duration_s", 1.0)),
+                # Celery would otherwise build a repr of every request for its logs (~0.1 ms each).
+                argsrepr=f"[<{len(requests)} converge request(s)>, <options>]",
             )
 
 
 def perform(requests: list[dict], options: dict) -> list[ConvergeResult]:
     """Run the requests not run yet, record them in the ledger, return every stored result."""
-    ids = [r["request_id"] for r in requests]
     now = timezone.now()
-    new = []
+    drawn = {}
     for r in requests:
         ok, permanent, message = _draw(r, options)
-        new.append({"request_id": r["request_id"], "certname": r["certname"], "application": r["application"],
-                    "version": r["version"], "ok": ok, "permanent": permanent, "message": message,
-                    "performed_at": now})
+        drawn[r["request_id"]] = {"request_id": r["request_id"], "certname": r["certname"],
+                                  "application": r["application"], "version": r["version"], "ok": ok,
+                                  "permanent": permanent, "message": message, "performed_at": now}
     # The unique request id makes a repeated delivery a no-op; the ledger row is the answer.
-    rows_insert(SimulatedConvergeRun, new, ignore_conflicts=True)
-    results = []
-    stored = SimulatedConvergeRun.objects.filter(request_id__in=ids).values_list(
-        "request_id", "ok", "permanent", "message", "application", "version"
-    )
-    for request_id, ok, permanent, message, application, version in stored:
-        results.append(
-            ConvergeResult(
-                request_id=request_id,
-                ok=ok,
-                permanent=permanent,
-                message=message,
-                summary={"changed": 1 if ok else 0, "failed": 0 if ok else 1, "simulated": True},
-                log_tail=f"simulated Puppet run: {application} {version}: {message}",
-            )
+    inserted = rows_insert(SimulatedConvergeRun, list(drawn.values()), ignore_conflicts=True, returning="request_id")
+    stored = [drawn[request_id] for request_id in inserted] if inserted is not None else []
+    earlier = set(drawn) - set(inserted or ())
+    if earlier:  # run before (a redelivered task): answer what the ledger says, not this draw
+        stored += SimulatedConvergeRun.objects.filter(request_id__in=earlier).values(
+            "request_id", "ok", "permanent", "message", "application", "version")
+    return [
+        ConvergeResult(
+            request_id=row["request_id"],
+            ok=row["ok"],
+            permanent=row["permanent"],
+            message=row["message"],
+            summary={"changed": 1 if row["ok"] else 0, "failed": 0 if row["ok"] else 1, "simulated": True},
+            log_tail=f"simulated Puppet run: {row['application']} {row['version']}: {row['message']}",
         )
-    return results
+        for row in stored
+    ]
 
 
 def _draw(request: dict, options: dict) -> tuple[bool, bool, str]:
     if request["certname"] in options.get("fail_hosts", []):
         return False, True, "simulated permanent failure (host listed in fail_hosts)"
+    if not options.get("permanent_rate") and not options.get("transient_rate"):
+        return True, False, "converged"  # nothing to draw
     rng = random.Random(f"{options.get('seed', 0)}:{request['request_id']}")
     roll = rng.random()
     permanent_rate = float(options.get("permanent_rate", 0))
