@@ -13,6 +13,7 @@ from orbiter.catalog.models import Artifact
 from orbiter.common.errors import DriverError, OrbiterError
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.deployments.rows import in_ids
 from orbiter.health import base as health
 from orbiter.loadbalancers import base as lb
 from orbiter.loadbalancers.models import PoolMember
@@ -70,7 +71,7 @@ def _lb_calls(drivers: Drivers, hosts: list[HostDeployment], *, drain: bool) -> 
     pools: dict[int, tuple] = {}
     host_members: dict[int, list[tuple[int, str]]] = {hd.host_id: [] for hd in hosts}
     for pool_id, host_id, member in PoolMember.objects.filter(
-        host_id__in=list(host_members), pool_id__in=list(drivers.pools)
+        host_id__in=in_ids(host_members), pool_id__in=list(drivers.pools)
     ).values_list("pool_id", "host_id", "member"):
         pools.setdefault(pool_id, (drivers.pools[pool_id], []))[1].append(member)
         host_members[host_id].append((pool_id, member))

@@ -29,13 +29,14 @@ Every outward action is idempotent or keyed by a request id, so a worker killed 
 point loses nothing: the sweeper calls advance() again and the deadlines fire.
 """
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
@@ -454,32 +455,55 @@ def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetim
     Done in the transaction that moves the host to `converging`, immediately before its
     converge request is sent: a Puppet run on a host whose turn has not come keeps the old version.
     """
-    host_ids = [hd.host_id for hd in hosts]
-    current = dict(
-        Pin.objects.filter(application=deployment.application, host_id__in=host_ids).values_list(
-            "host_id", "artifact_id"
+    if connection.vendor == "postgresql":
+        current = _pins_upsert(deployment, hosts, now)
+    else:
+        current = dict(
+            Pin.objects.filter(application=deployment.application, host_id__in=[hd.host_id for hd in hosts])
+            .values_list("host_id", "artifact_id")
         )
-    )
-    rows_insert(Pin, [
-        {"host_id": hd.host_id, "application_id": deployment.application_id, "artifact_id": hd.target_artifact_id,
-         "deployment_id": deployment.pk, "updated_at": now}
-        for hd in hosts
-        if hd.host_id not in current
-    ])
-    by_target: dict[int, list[int]] = {}
-    for hd in hosts:
-        if hd.host_id in current:
-            by_target.setdefault(hd.target_artifact_id, []).append(hd.host_id)
-    for artifact_id, ids in by_target.items():
-        Pin.objects.filter(application=deployment.application, host_id__in=ids).update(
-            artifact_id=artifact_id, deployment=deployment, updated_at=now
-        )
+        rows_insert(Pin, [
+            {"host_id": hd.host_id, "application_id": deployment.application_id,
+             "artifact_id": hd.target_artifact_id, "deployment_id": deployment.pk, "updated_at": now}
+            for hd in hosts
+            if hd.host_id not in current
+        ])
+        by_target: dict[int, list[int]] = {}
+        for hd in hosts:
+            if hd.host_id in current:
+                by_target.setdefault(hd.target_artifact_id, []).append(hd.host_id)
+        for artifact_id, ids in by_target.items():
+            Pin.objects.filter(application=deployment.application, host_id__in=ids).update(
+                artifact_id=artifact_id, deployment=deployment, updated_at=now
+            )
     by_previous: dict[int | None, list[HostDeployment]] = {}
     for hd in hosts:
         if not hd.pin_moved:  # a retried host keeps the version it had before this deployment
             by_previous.setdefault(current.get(hd.host_id), []).append(hd)
     for previous, group in by_previous.items():
         hosts_update(group, previous_artifact_id=previous, pin_moved=True)
+
+
+def _pins_upsert(deployment: Deployment, hosts: list[HostDeployment], now: datetime) -> dict[int, int]:
+    """PostgreSQL: move the hosts' pins with one statement (insert the missing, update the
+    others) and return the artifact each host was pinned to before (host id -> artifact id).
+    The `previous` CTE reads the statement's starting snapshot, so it sees the old pins."""
+    quote = connection.ops.quote_name
+    table = quote(Pin._meta.db_table)
+    sql = (
+        f"WITH previous AS (SELECT host_id, artifact_id FROM {table}"
+        "   WHERE application_id = %s AND host_id IN (SELECT (r ->> 'h')::bigint FROM jsonb_array_elements(%s::jsonb) r)"
+        "   FOR UPDATE),"
+        f" moved AS (INSERT INTO {table} (host_id, application_id, artifact_id, deployment_id, updated_at)"
+        "   SELECT (r ->> 'h')::bigint, %s, (r ->> 'a')::bigint, %s, %s FROM jsonb_array_elements(%s::jsonb) r"
+        "   ON CONFLICT (host_id, application_id) DO UPDATE SET artifact_id = excluded.artifact_id,"
+        "   deployment_id = excluded.deployment_id, updated_at = excluded.updated_at)"
+        " SELECT host_id, artifact_id FROM previous"
+    )
+    targets = json.dumps([{"h": hd.host_id, "a": hd.target_artifact_id} for hd in hosts], separators=(",", ":"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [deployment.application_id, targets, deployment.application_id, deployment.pk, now, targets])
+        return dict(cursor.fetchall())
 
 
 def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, next_batch: int, work: Work,

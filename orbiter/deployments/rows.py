@@ -14,6 +14,18 @@ from datetime import datetime
 
 from django.db import connection
 from django.db.models import DateTimeField, JSONField
+from django.db.models.expressions import RawSQL
+
+
+def in_ids(ids):
+    """The right-hand side of `field__in=` for a long list of integer ids: on PostgreSQL one
+    array parameter (`IN (SELECT unnest(%s::bigint[]))`) instead of one placeholder per id,
+    which Django resolves one by one (~7 µs each) and psycopg splices into the query text;
+    elsewhere the list itself."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    return ids
 
 
 def rows_insert(model, rows: list[dict], *, ignore_conflicts: bool = False,

@@ -15,7 +15,7 @@ from orbiter.audit.models import Event
 from orbiter.common.errors import Conflict
 from orbiter.deployments import signals, states
 from orbiter.deployments.models import Deployment, HostDeployment
-from orbiter.deployments.rows import rows_insert
+from orbiter.deployments.rows import in_ids, rows_insert
 
 # While the engine runs a round, Events are collected here and inserted in one statement
 # at the end of the round, inside its transaction, in the order the transitions happened.
@@ -67,7 +67,7 @@ def hosts_flush() -> None:
         groups.setdefault((stored, _values_key(changes)), (stored, changes, []))[2].append(pk)
     pending.clear()
     for stored, changes, ids in groups.values():
-        updated = HostDeployment.objects.filter(pk__in=ids, status=stored).update(**changes)
+        updated = HostDeployment.objects.filter(pk__in=in_ids(ids), status=stored).update(**changes)
         if updated != len(ids):
             raise Conflict(f"{len(ids) - updated} host(s) changed meanwhile")
 
@@ -95,7 +95,7 @@ def hosts_update(hosts: list[HostDeployment], **changes) -> None:
         if pending is not None:
             pending.setdefault(hd.pk, [hd, hd.status, {}])[2].update(changes)
     if pending is None:
-        HostDeployment.objects.filter(pk__in=[hd.pk for hd in hosts]).update(**changes)
+        HostDeployment.objects.filter(pk__in=in_ids(hd.pk for hd in hosts)).update(**changes)
 
 
 def _emit(events: list[dict]) -> None:
@@ -184,7 +184,7 @@ def transition_hosts(
             new = new_status[old]
             stamp = {"finished_at": now} if new in states.HOST_TERMINAL else {}
             if pending is None:
-                updated = HostDeployment.objects.filter(pk__in=[hd.pk for hd in group], status=old).update(
+                updated = HostDeployment.objects.filter(pk__in=in_ids(hd.pk for hd in group), status=old).update(
                     status=new, **changes, **stamp
                 )
                 if updated != len(group):
