@@ -90,7 +90,8 @@ def _copy(model, rows: list[dict], given: list, others: list, columns: str) -> N
     the defaults of the columns not given are taken once, as Python values."""
     jsons = {f.attname for f in given if isinstance(f, JSONField)}
     defaults = [f.get_default() for f in others]
-    defaults = [json.dumps(v) if isinstance(f, JSONField) else v for f, v in zip(others, defaults, strict=True)]
+    defaults = [json.dumps(v) if isinstance(f, JSONField) and v is not None else v
+                for f, v in zip(others, defaults, strict=True)]
     names = [f.attname for f in given]
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:

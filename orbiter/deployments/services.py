@@ -18,6 +18,7 @@ from orbiter.common.errors import (
 )
 from orbiter.deployments import engine, preflight, states
 from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.deployments.rows import rows_insert
 from orbiter.deployments.strategy import Strategy, make_plan
 from orbiter.deployments.transitions import transition_deployment, transition_hosts
 
@@ -204,10 +205,10 @@ def deployment_start_if_ready(deployment: Deployment, *, now: datetime) -> datet
     targets = _targets(deployment)
     plan = make_plan([host_id for host_id, _ in targets], strategy)
     batch_of = {host_id: index for index, batch in enumerate(plan) for host_id in batch}
-    HostDeployment.objects.bulk_create(
-        HostDeployment(deployment=deployment, host_id=host_id, batch=batch_of[host_id], target_artifact_id=artifact_id)
+    rows_insert(HostDeployment, [  # every other column takes its model default
+        {"deployment_id": deployment.pk, "host_id": host_id, "batch": batch_of[host_id], "target_artifact_id": artifact_id}
         for host_id, artifact_id in targets
-    )
+    ])
     transition_deployment(
         deployment,
         "start",
