@@ -26,26 +26,33 @@ def converge_results_record(results: list[ConvergeResult]) -> int:
 
 
 def converge_results_settle(results: list[ConvergeResult]) -> int:
-    """Record converge results like `converge_results_record` and run the engine round
-    that acts on them right here, in the same transaction, instead of queueing a task.
+    """Record converge results like `converge_results_record`, but hand them to the engine
+    round that acts on them, right here, instead of writing them and queueing a task.
 
     For a worker that holds the results already (the simulated fleet's result task): it
-    saves a hand-over through the broker and a transaction per batch. When another engine
-    holds a deployment, its results are recorded and it is woken as usual.
+    saves a hand-over through the broker, and the round writes each host once (its result
+    together with its next steps). When another engine holds a deployment, or the round
+    fails, its results are recorded and it is woken as usual.
     """
     from orbiter.deployments import engine
 
     recorded = 0
     for deployment_id, group in sorted(_deployments(results).items()):
-        counted = []
+        answers: dict[int, list[dict]] = {}
+        for row in _rows(group):
+            answers.setdefault(row["id"], []).append(row)
+        handed = len(answers)
         try:
-            ran = engine.advance(deployment_id, first=lambda group=group, counted=counted: counted.append(_record(group)))
+            ran = engine.advance(deployment_id, answers=answers)
         except Exception:  # the round failed and took the results with it: record them on their own
             log.exception("deployment #%s: the round settling %d converge result(s) failed", deployment_id, len(group))
             ran = False
-        if not ran:
-            counted = [converge_results_record(group)]
-        recorded += sum(counted)
+        if ran:
+            recorded += handed - len(answers)  # the round removed those it took
+            if answers:
+                log.info("ignored %d converge result(s) nobody waits for", len(answers))
+        else:
+            recorded += converge_results_record(group)
     return recorded
 
 
@@ -66,6 +73,24 @@ def _record(results: list[ConvergeResult]) -> int:
 
     A host deployment answered twice in one batch: the first answer it waits for counts
     (the rows go in passes of one answer per host deployment; usually a single pass)."""
+    rows = _rows(results)
+    write = _write_joined if connection.vendor == "postgresql" else _write_grouped
+    recorded = 0
+    while rows:
+        this_pass, later, seen = [], [], set()
+        for row in rows:
+            (later if row["id"] in seen else this_pass).append(row)
+            seen.add(row["id"])
+        recorded += write(this_pass)
+        rows = later
+    if recorded < len(results):
+        log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
+    return recorded
+
+
+def _rows(results: list[ConvergeResult]) -> list[dict]:
+    """The results as the rows `_record` writes: host deployment id, the conditions of the
+    compare-and-set (deployment, round, attempt, certname) and the values."""
     from orbiter.deployments.models import parse_request_id
 
     rows = []
@@ -82,18 +107,7 @@ def _record(results: list[ConvergeResult]) -> int:
             "puppet": _text(r.summary),
             "log_tail": _text(r.log_tail[-4000:]),
         })
-    write = _write_joined if connection.vendor == "postgresql" else _write_grouped
-    recorded = 0
-    while rows:
-        this_pass, later, seen = [], [], set()
-        for row in rows:
-            (later if row["id"] in seen else this_pass).append(row)
-            seen.add(row["id"])
-        recorded += write(this_pass)
-        rows = later
-    if recorded < len(results):
-        log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
-    return recorded
+    return rows
 
 
 def _write_joined(rows: list[dict]) -> int:

@@ -21,7 +21,7 @@
    writes of the round are held and made at the end (or before a read of host statuses),
    one compare-and-set UPDATE per group of hosts (`transitions.hosts_batched`).
 5. After commit, perform the rest: converge requests are sent and answered later (their
-   results may be handed to the next round directly: `advance(first=...)`); slow load
+   results may be handed to the next round directly: `advance(answers=...)`); slow load
    balancer and health calls are made and their outcomes recorded (compare-and-set on
    the host's step, attempt and round), then the next round runs.
 
@@ -32,7 +32,6 @@ point loses nothing: the sweeper calls advance() again and the deadlines fire.
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -100,17 +99,19 @@ class Work:
             self.wake_at = when
 
 
-def advance(deployment_id: int, *, first: Callable[[], object] | None = None) -> bool:
+def advance(deployment_id: int, *, answers: dict[int, list[dict]] | None = None) -> bool:
     """Bring one deployment as far as it can go now. Safe to call any time, twice, anywhere.
 
-    `first`, if given, runs inside the first round's transaction as soon as the lock is
-    held: writes this round should act on (converge results), committed with it. Returns
+    `answers`, if given, are converge results handed to the first round (per host
+    deployment id, rows as `converge.services` makes them): each lands on the host that
+    waits for it, on the conditions `converge_results_record` writes with, and is written
+    with the host's next steps. The round removes from `answers` those it took. Returns
     False when no round ran (another engine holds the deployment, or it does not exist),
-    so `first` did not run either.
+    so no answer was taken either.
     """
     lb_states = None
     for number in range(MAX_ROUNDS):
-        result = _reconcile(deployment_id, first if number == 0 else None, lb_states)
+        result = _reconcile(deployment_id, answers if number == 0 else None, lb_states)
         if result is None:
             return number > 0
         deployment, work = result
@@ -151,7 +152,7 @@ def _publish(task, deployment_id: int, countdown: float = 0.0) -> None:
 # --- one round under the lock --------------------------------------------------------------
 
 
-def _reconcile(deployment_id: int, first: Callable[[], object] | None = None,
+def _reconcile(deployment_id: int, answers: dict[int, list[dict]] | None = None,
                lb_states: dict | None = None) -> tuple[Deployment, Work] | None:
     now = timezone.now()
     started = time.monotonic()
@@ -164,15 +165,13 @@ def _reconcile(deployment_id: int, first: Callable[[], object] | None = None,
         )
         if deployment is None:
             return None
-        if first is not None:
-            first()
         work = Work(lb_states=lb_states)
         if deployment.status == states.QUEUED:
             from orbiter.deployments.services import deployment_start_if_ready
 
             work.wake_no_later_than(deployment_start_if_ready(deployment, now=now))
         if deployment.status in (states.RUNNING, states.PAUSED):
-            _reconcile_hosts(deployment, work, now)
+            _reconcile_hosts(deployment, work, now, answers)
         elif deployment.status == states.ROLLING_BACK:
             _reconcile_rollback_parent(deployment, work)
         Deployment.objects.filter(pk=deployment.pk).update(
@@ -189,13 +188,16 @@ def _reconcile(deployment_id: int, first: Callable[[], object] | None = None,
     return deployment, work
 
 
-def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
+def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime,
+                     answers: dict[int, list[dict]] | None = None) -> None:
     """Move the hosts as far as they go now. Quick outward calls (drivers whose calls are
     bounded and fast: `quick = True`) are made right here, under the lock, and their
     outcomes settled in the next pass; the others are left to `_perform` after commit."""
     strategy = Strategy(**deployment.strategy)
     quick = work.drivers = actions.Drivers(deployment)
     inflight = list(_hosts(deployment).filter(status__in=states.IN_FLIGHT))
+    if answers:
+        _take_answers(inflight, answers)
     for _ in range(MAX_PASSES):
         _settle_outcomes(deployment, inflight, strategy, work, now)
         if deployment.cancel_requested:
@@ -223,6 +225,22 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime) -> None:
 
 
 MAX_PASSES = 8
+
+
+def _take_answers(inflight: list[HostDeployment], answers: dict[int, list[dict]]) -> None:
+    """Converge results handed to this round: each host converging in the round and
+    attempt an answer names, with no outcome yet (and, for an agent's answer, the same
+    certname), takes the first such answer; its write is held with the host's other
+    changes. Taken answers are removed from `answers`."""
+    for hd in inflight:
+        if hd.status != states.CONVERGING or hd.outcome is not None or hd.pk not in answers:
+            continue
+        for row in answers[hd.pk]:
+            if (row["deployment_id"], row["round"], row["attempt"]) == (hd.deployment_id, hd.round, hd.attempt) and (
+                    row["certname"] is None or row["certname"] == hd.certname):
+                hosts_update([hd], outcome=row["outcome"], puppet=row["puppet"], log_tail=row["log_tail"])
+                del answers[hd.pk]
+                break
 
 
 def _hosts(deployment: Deployment):

@@ -45,12 +45,12 @@ def puppet_summary(puppet: dict | None) -> str:
     return ", ".join(parts)
 
 
-def render_grid(batches, rows: list[dict], failed: dict[int, str], detail_url: str) -> SafeString:
+def render_grid(batches, rows: list[dict], detail_url: str) -> SafeString:
     """A `<tbody>` per batch: its heading, then one row per host; a folded batch is its
     heading alone, with its hosts counted by status.
 
-    `batches` are selectors.BatchSummary; `detail_url` has `/0/` where the host
-    deployment id goes (from `reverse`)."""
+    `batches` are selectors.BatchSummary, `rows` selectors.HOST_COLUMNS; `detail_url` has
+    `/0/` where the host deployment id goes (from `reverse`)."""
     by_batch: dict[int, list[dict]] = {}
     for row in rows:
         by_batch.setdefault(row["batch"], []).append(row)
@@ -64,14 +64,14 @@ def render_grid(batches, rows: list[dict], failed: dict[int, str], detail_url: s
             + "</th></tr>"
         )
         for row in by_batch.get(summary.number, ()):
-            out.append(_host_row(row, failed, detail_url))
+            out.append(_host_row(row, detail_url))
         out.append("</tbody>")
     return mark_safe("".join(out))  # noqa: S308 - every value inside is escaped
 
 
-def _host_row(row: dict, failed: dict[int, str], detail_url: str) -> str:
+def _host_row(row: dict, detail_url: str) -> str:
     status = row["status"]
-    marks = step_marks(status, failed.get(row["id"]))
+    marks = step_marks(status, row["failed_step"])
     cells = "".join(f'<td class="step {m}">{_MARK_TEXT[m]}</td>' for m in marks)
     attempt = f"{row['attempt']}" + (f" (round {row['round']})" if row["round"] > 1 else "")
     certname = escape(row["host__certname"])

@@ -15,12 +15,16 @@ def _plural(n: int, suffix: str = "s") -> str:
     return "" if n == 1 else suffix
 
 
+_NO_HOSTS = '<td><span class="muted">—</span></td>'
+
+
 def _cell(cell) -> str:
     if not cell.hosts:
-        return '<td><span class="muted">—</span></td>'
+        return _NO_HOSTS
     out = ["<td>"]
+    mixed = cell.mixed
     for label, n in cell.versions:
-        share = f' <span class="muted small">({n}/{cell.hosts})</span>' if cell.mixed else ""
+        share = f' <span class="muted small">({n}/{cell.hosts})</span>' if mixed else ""
         out.append(f"<div>{escape(label)}{share}</div>")
     if unpinned := cell.unpinned:
         out.append(f'<div class="muted small">{unpinned} host{_plural(unpinned)} not deployed by Orbiter</div>')
@@ -37,12 +41,12 @@ def _cell(cell) -> str:
 
 def render_rows(matrix) -> SafeString:
     """The `<tr>` of each application: its name (a link to its page), then one cell per
-    environment (`matrix` from selectors.version_matrix)."""
+    environment (`matrix`: (application name, cells) from selectors.version_matrix)."""
     url = reverse("application", args=["x"])  # every application page: this with the name for "x"
     head, tail = url.rsplit("/x/", 1)
     out = []
-    for app, cells in matrix:
-        name = escape(app.name)
+    for app_name, cells in matrix:
+        name = escape(app_name)
         out.append(f'<tr><td><a href="{head}/{name}/{tail}">{name}</a></td>'
                    + "".join(_cell(c) for c in cells) + "</tr>")
     return mark_safe("".join(out))  # noqa: S308 - every value inside is escaped

@@ -4,10 +4,10 @@ history and the live endpoint are benchmarked on millions of rows (docs/benchmar
 import functools
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, TextField
+from django.db.models import Case, CharField, Count, OuterRef, Q, Subquery, TextField, When
 from django.db.models.functions import Cast
 
-from orbiter.artifacts.rpmversion import EVR, _tokens
+from orbiter.artifacts.rpmversion import _tokens
 from orbiter.audit.models import Event
 from orbiter.catalog.models import Application, Artifact, Environment, Host, Pin
 from orbiter.deployments import states
@@ -25,11 +25,12 @@ class Cell:
     versions: list[tuple[str, int]] = field(default_factory=list)  # (label, hosts), newest first
     drifted: int = 0  # hosts whose agent reports another version than the one pinned
 
-    @property
+    # Cached: the dashboard asks each of a thousand cells several times.
+    @functools.cached_property
     def unpinned(self) -> int:
         return self.hosts - sum(n for _, n in self.versions)
 
-    @property
+    @functools.cached_property
     def mixed(self) -> bool:
         return len(self.versions) > 1 or (bool(self.versions) and self.unpinned > 0)
 
@@ -38,51 +39,103 @@ class Cell:
         return self.mixed or self.drifted > 0
 
 
-def version_matrix(environments: list[Environment]) -> list[tuple[Application, list[Cell]]]:
-    """Applications × environments: the pinned versions with their host counts, drift flagged.
+def version_matrix(environments: list[Environment]) -> list[tuple[str, list[Cell]]]:
+    """Applications × environments (application names in order): the pinned versions with
+    their host counts, drift flagged.
 
-    Three grouped queries whatever the fleet's size; only hosts whose agent reported
-    packages are read one by one (to compare installed with pinned)."""
-    env_ids = [e.pk for e in environments]
-    membership = Host.applications.through.objects.filter(host__environment_id__in=env_ids)
-    hosts = {
-        (row["application_id"], row["host__environment_id"]): row["n"]
-        for row in membership.values("application_id", "host__environment_id").annotate(n=Count("id"))
-    }
-    pins = list(
-        Pin.objects.filter(host__environment_id__in=env_ids)
-        .values("application_id", "host__environment_id", "artifact_id")
-        .annotate(n=Count("id"))
-    )
-    # Each artifact's EVR (validated on construction: not cheap) and label, once per artifact.
+    Three queries whatever the fleet's size: one grouped read over the hosts of the
+    environments (_matrix_rows), the (epoch, version, release) of the artifacts pinned there,
+    and the applications."""
+    rows = _matrix_rows([e.pk for e in environments]) if environments else []
     evrs = {
-        pk: EVR(epoch, version, release)
-        for pk, epoch, version, release in Artifact.objects.filter(pk__in={p["artifact_id"] for p in pins})
-        .values_list("pk", "epoch", "version", "release")
+        pk: (_label(epoch, version, release), rpm_sort_key(epoch, version, release))
+        for pk, epoch, version, release in _artifact_evrs({r[2] for r in rows if r[2] is not None})
     }
-    labels = {pk: str(evr) for pk, evr in evrs.items()}
-    drifted: dict[tuple[int, int], int] = {}
-    reported = (
-        Pin.objects.filter(host__environment_id__in=env_ids, host__facts__has_key="packages")
-        .values_list("application_id", "host__environment_id", "application__package", "artifact_id",
-                     "host__facts__packages")
-    )
-    for app_id, env_id, package, artifact_id, packages in reported:
-        if isinstance(packages, dict) and package in packages and packages[package] != labels[artifact_id]:
-            drifted[(app_id, env_id)] = drifted.get((app_id, env_id), 0) + 1
-
     cells: dict[tuple[int, int], Cell] = {}
-    for key, n in hosts.items():
-        cells[key] = Cell(hosts=n, drifted=drifted.get(key, 0))
-    for row in pins:
-        cell = cells.setdefault((row["application_id"], row["host__environment_id"]), Cell())
-        cell.versions.append((row["artifact_id"], row["n"]))
-    for cell in cells.values():
-        cell.versions = [(labels[pk], n) for pk, n in sorted(cell.versions, key=lambda v: evrs[v[0]], reverse=True)]
+    pinned: dict[tuple[int, int], dict[int, int]] = {}  # cell -> artifact id -> hosts
+    for app_id, env_id, artifact_id, members, pins, reported, version in rows:
+        key = (app_id, env_id)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = Cell()
+        cell.hosts += members
+        if artifact_id is not None:
+            counts = pinned.setdefault(key, {})
+            counts[artifact_id] = counts.get(artifact_id, 0) + pins
+            if reported and version != evrs[artifact_id][0]:
+                cell.drifted += pins
+    for key, cell in cells.items():
+        if not cell.hosts:  # pins on hosts that no longer run the application: no drift counted
+            cell.drifted = 0
+        if counts := pinned.get(key):
+            newest_first = sorted(counts.items(), key=lambda item: evrs[item[0]][1], reverse=True)
+            cell.versions = [(evrs[pk][0], n) for pk, n in newest_first]
     return [
-        (app, [cells.get((app.pk, env.pk), Cell()) for env in environments])
-        for app in Application.objects.only("id", "name").order_by("name")
+        (name, [cells.get((pk, env.pk)) or Cell() for env in environments])
+        for pk, name in Application.objects.order_by("name").values_list("pk", "name")
     ]
+
+
+def _artifact_evrs(ids: set[int]) -> list[tuple[int, int, str, str]]:
+    """(id, epoch, version, release) of these artifacts. On PostgreSQL the ids go as one
+    array: as `pk__in` (one placeholder each) psycopg re-parsed the query on every call,
+    hundreds of placeholders being past its cache (~3 ms of CPU per dashboard)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return list(Artifact.objects.filter(pk__in=ids).values_list("pk", "epoch", "version", "release"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, epoch, version, release FROM {Artifact._meta.db_table} WHERE id = ANY(%s)",
+                       [list(ids)])
+        return cursor.fetchall()
+
+
+def _label(epoch: int, version: str, release: str) -> str:
+    """str(EVR(epoch, version, release)), without validating again what the database holds."""
+    return (f"{epoch}:" if epoch else "") + version + (f"-{release}" if release else "")
+
+
+# What a host's agent reports for the application's package (facts["packages"][package]):
+# whether it reports anything, and the version if it is a string (anything else differs from
+# every pin). JSON is the one thing the two databases spell differently.
+_REPORTED_SQL = {
+    "postgresql": ("(h.facts -> 'packages') -> a.package IS NOT NULL",
+                   "CASE WHEN jsonb_typeof((h.facts -> 'packages') -> a.package) = 'string'"
+                   " THEN (h.facts -> 'packages') ->> a.package END"),
+    "sqlite": ("json_type(h.facts, {path}) IS NOT NULL",
+               "CASE WHEN json_type(h.facts, {path}) = 'text' THEN json_extract(h.facts, {path}) END"),
+}
+_SQLITE_PATH = "'$.packages.\"' || a.package || '\"'"
+
+
+def _matrix_rows(env_ids: list[int]) -> list[tuple]:
+    """Hosts grouped by (application, environment, pinned artifact, version reported for
+    the application's package): (application id, environment id, artifact id or None,
+    hosts running the application, hosts pinned, reported (bool), the version reported if
+    a string), one row per group.
+
+    One pass over memberships, pins and hosts (hash joins on this size). A FULL JOIN so that
+    a pin on a host that no longer runs the application still counts, as it does for the
+    ENC. The artifacts are read apart: joined here, the planner (expecting a row per host)
+    walked all of them."""
+    from django.db import connection
+
+    present, version = _REPORTED_SQL[connection.vendor]
+    present, version = present.format(path=_SQLITE_PATH), version.format(path=_SQLITE_PATH)
+    sql = f"""
+        SELECT COALESCE(m.application_id, p.application_id), h.environment_id, p.artifact_id,
+               COUNT(m.host_id), COUNT(p.id),
+               CASE WHEN p.id IS NOT NULL THEN {present} ELSE FALSE END,
+               CASE WHEN p.id IS NOT NULL THEN {version} END
+        FROM {Host.applications.through._meta.db_table} m
+        FULL JOIN {Pin._meta.db_table} p ON p.host_id = m.host_id AND p.application_id = m.application_id
+        JOIN {Host._meta.db_table} h ON h.id = COALESCE(m.host_id, p.host_id)
+        JOIN {Application._meta.db_table} a ON a.id = COALESCE(m.application_id, p.application_id)
+        WHERE h.environment_id IN ({", ".join(["%s"] * len(env_ids))})
+        GROUP BY 1, 2, 3, 6, 7"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, env_ids)
+        return cursor.fetchall()
 
 
 @dataclass
@@ -123,8 +176,7 @@ def progress(deployment_ids: list[int]) -> dict[int, Progress]:
         .order_by()
     )
     for deployment_id, status, n in rows:
-        for _ in range(n):
-            _count(result[deployment_id], status)
+        _count(result[deployment_id], status, n)
     return result
 
 
@@ -215,7 +267,7 @@ def rpm_sort_key(epoch: int, version: str, release: str) -> tuple:
 # Up to this many hosts the grid lists every host; above it, batches where nothing is
 # moving or failed fold into one summary row each (a "show all hosts" link unfolds them).
 ALL_HOSTS_UP_TO = 200
-HOST_COLUMNS = ("id", "batch", "status", "attempt", "round", "error", "host__certname", "puppet")
+HOST_COLUMNS = ("id", "batch", "status", "attempt", "round", "error", "host__certname", "puppet", "failed_step")
 
 
 @dataclass
@@ -233,7 +285,7 @@ class BatchSummary:
 class HostGrid:
     progress: Progress
     batches: list[BatchSummary]
-    rows: list[dict]  # the hosts of the unfolded batches, plan order
+    rows: list[dict]  # the hosts of the unfolded batches, plan order; HOST_COLUMNS
 
     @property
     def folded(self) -> int:
@@ -243,17 +295,21 @@ class HostGrid:
 def host_grid(deployment: Deployment, *, unfold_all: bool = False) -> HostGrid:
     """Progress, per-batch counts, and the rows of the batches worth showing.
 
-    Two queries on the (deployment, …) indexes: (batch, status) of every host, then the
+    Two queries on the (deployment, …) indexes: hosts counted by (batch, status), then the
     detail columns of the unfolded batches only, so a 1,000-host deployment's live update
-    reads and renders a batch or two rather than every host."""
+    reads and renders a batch or two rather than every host. A failed host's row carries
+    the step it failed in (`failed_step`, see failed_step_subquery)."""
     # order_by(): the model's default order (batch, host certname) would join every host and sort.
-    statuses = HostDeployment.objects.filter(deployment=deployment).values_list("batch", "status").order_by()
+    statuses = (
+        HostDeployment.objects.filter(deployment=deployment)
+        .values_list("batch", "status").annotate(n=Count("id")).order_by()
+    )
     progress = Progress()
     batches: dict[int, BatchSummary] = {}
-    for batch, status in statuses:
-        _count(progress, status)
+    for batch, status, n in statuses:
+        _count(progress, status, n)
         summary = batches.setdefault(batch, BatchSummary(batch))
-        summary.counts[status] = summary.counts.get(status, 0) + 1
+        summary.counts[status] = summary.counts.get(status, 0) + n
     ordered = [batches[n] for n in sorted(batches)]
     fold = not unfold_all and progress.total > ALL_HOSTS_UP_TO
     for summary in ordered:
@@ -266,35 +322,36 @@ def host_grid(deployment: Deployment, *, unfold_all: bool = False) -> HostGrid:
         query = HostDeployment.objects.filter(deployment=deployment)
         if len(shown) < len(ordered):
             query = query.filter(batch__in=shown)
+        query = query.annotate(failed_step=failed_step_subquery(deployment))
         rows = list(query.order_by("batch", "host__certname").values(*HOST_COLUMNS))
     return HostGrid(progress, ordered, rows)
 
 
-def _count(p: Progress, status: str) -> None:
-    p.total += 1
+def _count(p: Progress, status: str, n: int = 1) -> None:
+    p.total += n
     if status == states.DONE:
-        p.done += 1
+        p.done += n
     elif status == states.H_FAILED:
-        p.failed += 1
+        p.failed += n
     elif status == states.SKIPPED:
-        p.skipped += 1
+        p.skipped += n
     elif status in states.IN_FLIGHT:
-        p.in_flight += 1
+        p.in_flight += n
 
 
-def failed_steps(deployment: Deployment, host_deployment_ids: list[int]) -> dict[int, str]:
-    """For failed hosts, the step they failed in (the `before` of their last `host.fail` Event)."""
-    if not host_deployment_ids:
-        return {}
-    rows = (
+def failed_step_subquery(deployment: Deployment) -> Case:
+    """For a failed host (a HostDeployment row), the step it failed in: the `before` of its
+    last `host.fail` Event, looked up on the (object_type, object_id) index for failed rows
+    only; None for the others."""
+    last_fail = (
         Event.objects.filter(
-            deployment_id=deployment.pk, verb="host.fail", object_type="hostdeployment",
-            object_id__in=[str(pk) for pk in host_deployment_ids],
+            object_type="hostdeployment", object_id=Cast(OuterRef("id"), CharField()),
+            deployment_id=deployment.pk, verb="host.fail",
         )
-        .order_by("id")
-        .values_list("object_id", "before")
+        .order_by("-id")
+        .values("before")[:1]
     )
-    return {int(object_id): before for object_id, before in rows}
+    return Case(When(status=states.H_FAILED, then=Subquery(last_fail)), default=None, output_field=CharField())
 
 
 def timeline(deployment: Deployment, *, limit: int = 30) -> list[Event]:

@@ -55,7 +55,7 @@ def test_results_for_a_deployment_another_engine_holds_are_recorded_and_it_is_wo
     deployment = request("1.1.0-1")
     tasks.run_until(lambda: HostDeployment.objects.filter(deployment=deployment, status="converging").exists())
     hd = host_deployment(deployment, host(1))
-    monkeypatch.setattr(engine, "advance", lambda deployment_id, first=None: False)  # busy elsewhere
+    monkeypatch.setattr(engine, "advance", lambda deployment_id, answers=None: False)  # busy elsewhere
     Deployment.objects.filter(pk=deployment.pk).update(wake_pending=False)
     queued.clear()
 
@@ -85,6 +85,33 @@ def test_the_engine_writes_every_column_of_its_events_pins_and_ledger(tasks):
     assert pins() == {host(1): "1.1.0-1", host(2): "1.1.0-1"}
     run = ledger(host(1))[0]
     assert (run.ok, run.version, run.message) == (True, "1.1.0-1", "converged")
+    # The result the round took is written with the host's next steps: the summary and log stay.
+    hd = host_deployment(deployment, host(1))
+    assert hd.puppet == {"changed": 1, "failed": 0, "simulated": True}
+    assert hd.log_tail == "simulated Puppet run: shop-api 1.1.0-1: converged"
+
+
+def test_a_result_handed_to_the_round_for_another_attempt_or_host_is_ignored(tasks):
+    build_fleet(hosts=1, converge={"duration_s": 60})
+    deployment = request("1.1.0-1")
+    tasks.run_until(lambda: HostDeployment.objects.filter(deployment=deployment, status="converging").exists())
+    hd = host_deployment(deployment, host(1))
+    stale = f"d{deployment.pk}-h{hd.pk}-r{hd.round}-a{hd.attempt + 1}"
+
+    assert converge.converge_results_settle([
+        ConvergeResult(request_id=stale, ok=True, message="converged"),
+        ConvergeResult(request_id=hd.request_id, ok=True, message="converged", certname="another-host"),
+    ]) == 0
+    hd = host_deployment(deployment, host(1))
+    assert (hd.status, hd.outcome) == ("converging", None)
+
+    # The answer it waits for, after a stale one in the same batch, is taken.
+    assert converge.converge_results_settle([
+        ConvergeResult(request_id=stale, ok=False, permanent=True),
+        ConvergeResult(request_id=hd.request_id, ok=True, message="converged", log_tail="ran"),
+    ]) == 1
+    hd = host_deployment(deployment, host(1))
+    assert hd.status != "converging" and hd.log_tail == "ran"
 
 
 def test_a_change_made_while_serving_a_request_records_the_clients_address(tasks):

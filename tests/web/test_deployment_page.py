@@ -108,3 +108,16 @@ def test_a_deployment_in_an_environment_without_a_role_is_forbidden(fleet, cast,
         assert "viola may not view in production" in text(response)
     assert f"#{hidden.pk}" not in text(browser.get("/deployments/"))
     assert "production" not in text(browser.get("/environments/"))
+
+
+def test_a_rolled_back_deployment_links_to_its_rollback_and_back(fleet, cast, tasks):
+    from orbiter.deployments import services
+    from tests.web.support import status
+
+    deploy(tasks, environment="cert", version="1.0.0-1")
+    upgrade = deploy(tasks, environment="cert", version="1.1.0-1")
+    assert "rolled back by" not in text(client_for("viola").get(f"/deployments/{upgrade.pk}/live"))
+    rollback = services.deployment_rollback(deployment_id=upgrade.pk, actor="dora")
+    tasks.run_until(lambda: status(upgrade) == states.ROLLED_BACK)
+    assert f"rolled back by #{rollback.pk} (succeeded)" in text(client_for("viola").get(f"/deployments/{upgrade.pk}/"))
+    assert f"rollback of #{upgrade.pk}" in text(client_for("viola").get(f"/deployments/{rollback.pk}/live"))
