@@ -176,6 +176,39 @@ def notifications_fan_out(*, deployment_id: int, transition_event: str, before: 
     return due
 
 
+# A retry further away than this is not held by the broker (Redis would hand a message
+# unacknowledged past its visibility timeout to another worker: a duplicate attempt); the
+# sweep queues it when it is due. Also the age at which a delivery never attempted, or
+# overdue, counts as lost (its message went with a worker that died).
+SWEEP_GRACE_S = 30.0
+
+
+def deliveries_due(*, now=None, limit: int = 200) -> list[int]:
+    """The pending deliveries to queue now, oldest first: a retry further away than
+    SWEEP_GRACE_S whose time has come (no message waits for it); and, SWEEP_GRACE_S late, a
+    retry the broker held or a first attempt whose message was lost with its worker."""
+    from django.db.models import Q
+
+    now = now or timezone.now()
+    late = now - timedelta(seconds=SWEEP_GRACE_S)
+    held = _held_retries()  # after this many attempts the next retry's message is held by the broker
+    due = Delivery.objects.filter(status=PENDING).filter(
+        Q(next_attempt_at__lte=now, attempts__gt=held)
+        | Q(next_attempt_at__lte=late)
+        | Q(attempts=0, next_attempt_at__isnull=True, created_at__lte=late)
+    )
+    return list(due.order_by("created_at").values_list("pk", flat=True)[:limit])
+
+
+def _held_retries() -> int:
+    """The number of attempts up to which the next retry's backoff is short enough for the
+    broker to hold its message (the backoff grows with each attempt)."""
+    attempts = 0
+    while attempts < 64 and _backoff(attempts + 1) <= SWEEP_GRACE_S:
+        attempts += 1
+    return attempts
+
+
 def _backoff(attempt: int) -> float:
     return min(settings.ORBITER_NOTIFY_BACKOFF_SECONDS * 2 ** (attempt - 1), _MAX_BACKOFF_S)
 

@@ -22,5 +22,15 @@ def fan_out_task(*, deployment_id: int, transition_event: str, before: str, afte
 @shared_task(name="orbiter.notifications.deliver")
 def deliver_task(delivery_id: int) -> None:
     countdown = services.delivery_attempt(delivery_id)
-    if countdown is not None:
+    if countdown is not None and countdown <= services.SWEEP_GRACE_S:
         deliver_task.apply_async(args=[delivery_id], countdown=countdown)
+    # Later retries are queued by the sweep when their `next_attempt_at` comes.
+
+
+@shared_task(name="orbiter.notifications.sweep")
+def sweep_task() -> int:
+    """Queue the deliveries due (a retry's time has come) or lost (their worker died)."""
+    due = services.deliveries_due()
+    for delivery_id in due:
+        deliver_task.delay(delivery_id)
+    return len(due)
