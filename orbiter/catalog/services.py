@@ -24,13 +24,15 @@ def application_create(*, name: str, package: str, actor: str, **fields) -> Appl
         raise ValidationError(str(error), field="package") from None
     from orbiter.converge.base import registry as converge_drivers
     from orbiter.deployments.strategy import Strategy
-    from orbiter.health.base import registry as health_drivers
+    from orbiter.health.base import validate_options as validate_health
     from orbiter.puppet.enc import validate_puppet_class
 
     Strategy.parse({}, defaults=fields.get("rollout_defaults") or {})  # refuses bad defaults now, not at deploy time
     validate_puppet_class(fields.get("puppet_class", ""))
     converge_drivers.get(fields.get("converge_driver", "simulated"))
-    health_drivers.get(fields.get("health_driver", "none"))
+    # The health check is built once now: a bad option is refused here, naming it, not at
+    # the first host's verify step.
+    validate_health(fields.get("health_driver", "none"), fields.get("health_options") or {})
     with transaction.atomic():
         app = Application.objects.create(name=name, package=package, **fields)
         event_record(actor=actor, verb="application.create", obj=app, data={"package": package})

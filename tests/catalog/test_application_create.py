@@ -76,3 +76,21 @@ def test_it_creates_an_environment_and_refuses_a_bad_name():
         catalog.environment_create(name="Prod!", order=3, actor="alice")
     assert refused.value.extra == {"field": "name"}
     assert list(Environment.objects.values_list("name", flat=True)) == ["production"]
+
+
+def test_it_refuses_health_check_options_that_cannot_work_naming_the_option():
+    with pytest.raises(ValidationError) as refused:
+        catalog.application_create(name="shop-api", package="shop-api", actor="alice",
+                                   health_driver="http",
+                                   health_options={"url": "http://{certname}:8080/health", "expected_status": 700})
+
+    assert refused.value.extra == {"field": "options.expected_status"}
+    assert "expected_status" in refused.value.message
+    assert not Application.objects.exists() and not Event.objects.exists()
+
+
+def test_it_accepts_a_health_check_whose_options_are_right():
+    app = catalog.application_create(name="shop-api", package="shop-api", actor="alice",
+                                     health_driver="http", health_options={"url": "http://{certname}:8080/health"})
+
+    assert (app.health_driver, app.health_options["url"]) == ("http", "http://{certname}:8080/health")
