@@ -117,4 +117,8 @@ def _oidc(get, secret) -> dict:
         "OIDC_OP_JWKS_ENDPOINT": get("ORBITER_OIDC_JWKS_ENDPOINT"),
         "OIDC_RP_SIGN_ALGO": algorithm,
         "OIDC_RP_SCOPES": get("ORBITER_OIDC_SCOPES", "openid email profile"),
+        # Where the provider's callback lands when the sign-in did not start from a page
+        # (Django's default, /accounts/profile/, is no page here), and after a refusal.
+        "LOGIN_REDIRECT_URL": "/",
+        "LOGIN_REDIRECT_URL_FAILURE": "/accounts/login/",
     }

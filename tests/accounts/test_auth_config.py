@@ -33,6 +33,8 @@ def test_oidc_switches_on_with_its_client_id():
     assert config["EXTRA_INSTALLED_APPS"] == ["mozilla_django_oidc"]
     assert (config["OIDC_RP_CLIENT_ID"], config["OIDC_RP_SIGN_ALGO"]) == ("orbiter", "RS256")
     assert config["OIDC_OP_JWKS_ENDPOINT"] == "https://sso.example.test/certs"
+    # Signed in by the provider: back to the dashboard, or to the sign-in page if refused.
+    assert (config["LOGIN_REDIRECT_URL"], config["LOGIN_REDIRECT_URL_FAILURE"]) == ("/", "/accounts/login/")
 
 
 def test_the_oidc_secret_can_come_from_a_file(tmp_path):
