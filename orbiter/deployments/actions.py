@@ -7,13 +7,12 @@ makes them with `calls()`; slow ones are made after commit and written with `rec
 import json
 import logging
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from orbiter.catalog.models import Artifact
 from orbiter.common.errors import DriverError, OrbiterError
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
-from orbiter.deployments.rows import in_ids
 from orbiter.health import base as health
 from orbiter.loadbalancers import base as lb
 from orbiter.loadbalancers.models import PoolMember
@@ -28,14 +27,28 @@ class Drivers:
     pools have a capacity budget, and the labels of the artifacts the hosts go to."""
 
     def __init__(self, deployment: Deployment):
-        shared = PoolMember.objects.filter(host__environment=deployment.environment).values("pool_id")
-        pools = deployment.application.pools.filter(Q(environment=deployment.environment) | Q(pk__in=shared))
+        # Another environment's pool serves this one if one of its members is a host here:
+        # asked per pool of the application (a few), not by listing the environment's members.
+        serves_here = Exists(PoolMember.objects.filter(pool=OuterRef("pk"), host__environment=deployment.environment))
+        pools = deployment.application.pools.filter(Q(environment=deployment.environment) | serves_here)
         self.pools = {p.pk: p for p in pools}
+        self._members: dict[int, list[tuple[int, str]]] | None = None
         self.health = health.registry.get(deployment.application.health_driver).quick
         self.lb = all(lb.registry.get(p.driver).quick for p in self.pools.values())
         # Pools with a capacity budget: only then does launching a batch ask capacity.admit_hosts.
         self.budgeted = [p for p in self.pools.values() if p.max_unavailable]
         self._labels = {deployment.artifact_id: deployment.artifact.label}
+
+    def members(self, host_ids) -> dict[int, list[tuple[int, str]]]:
+        """Per host id, its (pool id, member name) in this deployment's pools. All the pools'
+        members are read once per round, at the first call: the enable of one batch and the
+        drain of the next then cost one query."""
+        if self._members is None:
+            self._members = {}
+            for pool_id, host_id, member in PoolMember.objects.filter(pool_id__in=list(self.pools)).values_list(
+                    "pool_id", "host_id", "member"):
+                self._members.setdefault(host_id, []).append((pool_id, member))
+        return {host_id: self._members.get(host_id, []) for host_id in host_ids}
 
     def step(self, status: str) -> bool:
         return self.health if status == states.VERIFYING else self.lb
@@ -69,12 +82,10 @@ def _lb_calls(drivers: Drivers, hosts: list[HostDeployment], *, drain: bool) -> 
     """Drain (disable, then count open connections) or restore each host in every pool of
     the application (in this environment) it belongs to, one batch call per pool."""
     pools: dict[int, tuple] = {}
-    host_members: dict[int, list[tuple[int, str]]] = {hd.host_id: [] for hd in hosts}
-    for pool_id, host_id, member in PoolMember.objects.filter(
-        host_id__in=in_ids(host_members), pool_id__in=list(drivers.pools)
-    ).values_list("pool_id", "host_id", "member"):
-        pools.setdefault(pool_id, (drivers.pools[pool_id], []))[1].append(member)
-        host_members[host_id].append((pool_id, member))
+    host_members = drivers.members(hd.host_id for hd in hosts)
+    for memberships in host_members.values():
+        for pool_id, member in memberships:
+            pools.setdefault(pool_id, (drivers.pools[pool_id], []))[1].append(member)
     results: dict[tuple[int, str], object] = {}
     for pool_id, (pool, members) in pools.items():
         try:
