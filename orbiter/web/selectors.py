@@ -67,7 +67,11 @@ def version_matrix(environments: list[Environment]) -> list[tuple[str, list[Cell
     for key, cell in cells.items():
         if not cell.hosts:  # pins on hosts that no longer run the application: no drift counted
             cell.drifted = 0
-        if counts := pinned.get(key):
+        counts = pinned.get(key)
+        if counts and len(counts) == 1:  # the usual case: nothing to sort
+            [(pk, n)] = counts.items()
+            cell.versions = [(evrs[pk][0], n)]
+        elif counts:
             newest_first = sorted(counts.items(), key=lambda item: evrs[item[0]][1], reverse=True)
             cell.versions = [(evrs[pk][0], n) for pk, n in newest_first]
     return [
