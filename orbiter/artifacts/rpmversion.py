@@ -24,6 +24,7 @@ Equality is therefore not transitive across release-less EVRs (``1.0-1 == 1.0 ==
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import total_ordering
@@ -219,3 +220,32 @@ class NEVRA:
 
     def __str__(self) -> str:
         return f"{self.name}-{self.evr}.{self.arch}"
+
+
+# RPM order as a sort key: each token of `_tokens` becomes (rank, value), the
+# end of the string one more token, so that comparing keys as tuples follows rpmvercmp's
+# rules — "~" < end < "^" < letters < numbers; numbers by (length, digits) with leading zeros
+# dropped, letters as ASCII. tests/artifacts/test_rpm_sort_key.py checks it agrees with
+# EVR.compare. For sorting many builds: one key per artifact instead of pairwise compares.
+_END = (1, (0, ""))
+
+
+@functools.lru_cache(maxsize=50_000)  # a pure function of the string; builds are listed again and again
+def _version_key(text: str) -> tuple:
+    key = []
+    for token in _tokens(text):
+        if token == "~":
+            key.append((0, (0, "")))
+        elif token == "^":
+            key.append((2, (0, "")))
+        elif token[0].isdigit():
+            key.append((4, (len(token), token)))
+        else:
+            key.append((3, (0, token)))
+    key.append(_END)
+    return tuple(key)
+
+
+def rpm_sort_key(epoch: int, version: str, release: str) -> tuple:
+    """Sorts artifacts (release always set) as EVR.compare does."""
+    return epoch, _version_key(version), _version_key(release)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from django.db.models import Case, CharField, Count, OuterRef, Q, Subquery, TextField, When
 from django.db.models.functions import Cast
 
-from orbiter.artifacts.rpmversion import _tokens
+from orbiter.artifacts.rpmversion import rpm_sort_key
 from orbiter.audit.models import Event
 from orbiter.catalog.models import Application, Artifact, Environment, Host, Pin
 from orbiter.deployments import states
@@ -236,35 +236,6 @@ def artifact_placements(application: Application, environment_ids: list[int], *,
     for artifact_id, env_name, _order, n in rows:
         placed.setdefault(artifact_id, {})[env_name] = n
     return [(a, placed.get(a.pk, {})) for a in artifacts]
-
-
-# RPM order as a sort key: each token of rpmversion's tokenizer becomes (rank, value), the
-# end of the string one more token, so that comparing keys as tuples follows rpmvercmp's
-# rules — "~" < end < "^" < letters < numbers; numbers by (length, digits) with leading zeros
-# dropped, letters as ASCII. (Belongs beside rpmvercmp; tests/web/test_rpm_sort_key.py checks
-# it agrees with EVR.compare.)
-_END = (1, (0, ""))
-
-
-@functools.lru_cache(maxsize=50_000)  # a pure function of the string; builds are listed again and again
-def _version_key(text: str) -> tuple:
-    key = []
-    for token in _tokens(text):
-        if token == "~":
-            key.append((0, (0, "")))
-        elif token == "^":
-            key.append((2, (0, "")))
-        elif token[0].isdigit():
-            key.append((4, (len(token), token)))
-        else:
-            key.append((3, (0, token)))
-    key.append(_END)
-    return tuple(key)
-
-
-def rpm_sort_key(epoch: int, version: str, release: str) -> tuple:
-    """Sorts artifacts (release always set) as EVR.compare does."""
-    return epoch, _version_key(version), _version_key(release)
 
 
 # --- one deployment -----------------------------------------------------------------------

@@ -4,8 +4,7 @@ as EVR.compare (rpmvercmp) does."""
 import itertools
 import random
 
-from orbiter.artifacts.rpmversion import EVR
-from orbiter.web.selectors import rpm_sort_key
+from orbiter.artifacts.rpmversion import EVR, rpm_sort_key
 
 TRICKY = [
     "1.0", "1.0.1", "1.00", "1.010", "1.10", "1.9", "1.0~rc1", "1.0~rc2", "1.0~~", "1.0^git1", "1.0^",
