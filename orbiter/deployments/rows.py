@@ -1,4 +1,5 @@
-"""Multi-row INSERTs without model instances, for the engine's hot path.
+"""Multi-row INSERTs without model instances, and long id lists as one parameter, for the
+engine's hot path (and the dashboard's).
 
 A round of the engine writes hundreds of rows (Events, pins); Django's `bulk_create`
 spends ~40 µs of Python per row building the instance and preparing each field. Here, on
