@@ -205,7 +205,7 @@ class ActiveMQ(Service):
           dataDirectory="${{activemq.data}}" persistent="true" schedulerSupport="false">
     <persistenceAdapter><kahaDB directory="${{activemq.data}}/kahadb"/></persistenceAdapter>
     <transportConnectors>
-      <transportConnector name="stomp" uri="stomp://127.0.0.1:{port}?transport.hbGracePeriodMultiplier=1.5{uri_options}"/>
+      <transportConnector name="stomp" uri="stomp://127.0.0.1:{port}?transport.hbGracePeriodMultiplier=1.5&amp;transport.tcpNoDelay=true{uri_options}"/>
     </transportConnectors>
   </broker>
 </beans>

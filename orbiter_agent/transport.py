@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import socket
 import sys
 import threading
 import time
@@ -79,6 +80,16 @@ class Listener(stomp.ConnectionListener):
         self.inbox.put(Inbound(self.generation, subscription, ack_id, body))
 
 
+def no_delay(conn: stomp.Connection12) -> None:
+    """Send each frame at once (TCP_NODELAY). With Nagle's algorithm on, the ACK that
+    follows a reply waits for the broker's delayed TCP acknowledgement of the reply
+    (~40 ms on Linux), and with one request in flight per agent every request paid it."""
+    sock = getattr(conn.transport, "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def connect(
     cfg: AgentConfig, inbox: queue.Queue[Inbound], generation: int
 ) -> tuple[stomp.Connection12, Listener]:
@@ -113,6 +124,7 @@ def connect(
         with contextlib.suppress(Exception):
             conn.transport.disconnect_socket()
         raise
+    no_delay(conn)
     host, port = conn.transport.current_host_and_port or ("?", 0)
     log("connected", broker=f"{host}:{port}", queue=cfg.request_queue)
     return conn, listener

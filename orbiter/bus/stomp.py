@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import stomp
 
 from orbiter.bus.base import BATCH, Bus, Message
+from orbiter_agent.transport import no_delay
 
 log = logging.getLogger("orbiter.bus")
 
@@ -73,6 +74,7 @@ class StompBus(Bus):
             log.warning("cannot reach the broker (%s); next try in %.1fs", error, self._backoff)
             self._backoff = min(self._backoff * 2, 30.0)
             return False
+        no_delay(conn)
         self._conn, self._backoff = conn, 0.5
         for destination, (_, batch) in self._subscriptions.items():
             self._subscribe(conn, destination, batch)
