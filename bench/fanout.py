@@ -2,8 +2,9 @@
 and every signed reply recorded by the control plane.
 
     python bench/fanout.py --agents 100
-    python bench/fanout.py --agents 1000 [--batch-publish] [--processes 2] [--consumer listen|plain]
-    #   --heartbeat-ms MS  --warmup ROUNDS  --keep  --broker-max-connections N  --timeout S
+    python bench/fanout.py --agents 1000 [--batch-publish] [--processes P] [--consumer listen|plain]
+    #   --heartbeat-ms MS  --warmup ROUNDS  --warmup-action puppet.run|ping  --keep
+    #   --broker-max-connections N  --timeout S
     #   --switch-interval S  (the agent workers' sys.setswitchinterval; default Python's 0.005)
 
 Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis) on free
@@ -11,7 +12,13 @@ Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis)
 
 - Agents: N `orbiter_agent.daemon.Agent` instances, each with its own TOML config, key
   pair, state dir (replay store) and STOMP connection, each running `run_forever()` in
-  its own thread, spread over `--processes` worker processes. Their Puppet command is
+  its own thread, spread over `--processes` worker processes (`--processes N`: one
+  agent per process, as on real hosts). The workers are forked by one launcher process
+  in a session of its own, after it imported the agent code (shared copy-on-write): the
+  kernel's autogroup scheduler then weighs the whole simulated fleet as one group
+  against the broker, the listener and the publisher, each in its own session. (Until
+  2026-11-26 each worker had a session of its own, so every extra worker process took
+  another fair share of the CPU from the control plane.) Their Puppet command is
   /bin/true (exit 0 with --detailed-exitcodes: unchanged). Hooks (no agent code changed):
   each agent's inbox stamps when its request came off the socket; the daemon's log()
   stamps its events.
@@ -24,7 +31,8 @@ Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis)
   `--consumer plain`: no database, a thread that verifies each reply and ACKs it.
 - `--batch-publish`: the same SENDs inside one STOMP transaction (BEGIN ... COMMIT).
 - Before the timed round: the agents' connection reports are consumed, then `--warmup`
-  untimed rounds of pings warm the broker's JIT and every code path.
+  untimed rounds (default 3 of `puppet.run`, with other request ids) warm the broker's JIT
+  and every code path.
 - Idle RSS: one more agent runs alone as `python -m orbiter_agent run --config ...`;
   VmRSS after it connected and idled `--idle-s` seconds.
 
@@ -86,6 +94,16 @@ def proc_status(pid: int | str) -> dict[str, str]:
 def rss_mb(pid: int | str = "self", field: str = "VmRSS") -> float | None:
     value = proc_status(pid).get(field)
     return round(int(value.split()[0]) / 1024, 1) if value else None
+
+
+def pss_mb(pid: int | str = "self") -> float | None:
+    """Proportional set size: shared pages counted once across the processes sharing them."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    kb = next((int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")), None)
+    return None if kb is None else round(kb / 1024, 1)
 
 
 def cpu_s(pid: int | str) -> float:
@@ -245,9 +263,9 @@ def agents_worker(spec_path: str) -> int:
     while time.monotonic() < deadline and not all("connected" in events.get(n, {}) for n in names):
         time.sleep(0.05)
     connect_times = [events[n]["connected"] - start_wall for n in names if "connected" in events.get(n, {})]
-    emit({"event": "ready", "agents": len(agents), "connected": len(connect_times),
+    emit({"event": "ready", "pid": os.getpid(), "agents": len(agents), "connected": len(connect_times),
           "init_s": round(init_s, 2), "connect_all_s": round(max(connect_times, default=0), 3),
-          "connect_p50_s": pct(connect_times, 0.5), "base_rss_mb": base_rss, "rss_mb": rss_mb(),
+          "connect_p50_s": pct(connect_times, 0.5), "base_rss_mb": base_rss, "rss_mb": rss_mb(), "pss_mb": pss_mb(),
           "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd"))})
     # Commands: "report" (what happened so far), "reset" (report, then forget the requests
     # seen: the next round is timed afresh), "stop" or EOF (the parent is gone).
@@ -255,7 +273,7 @@ def agents_worker(spec_path: str) -> int:
         emit({"event": command, "received": dict(received),
               "requested": {n: e["request"] for n, e in events.items() if "request" in e},
               "replied": {n: e["reply"] for n, e in events.items() if "reply" in e},
-              "other_events": dict(others), "rss_mb": rss_mb(), "hwm_mb": rss_mb(field="VmHWM"),
+              "other_events": dict(others), "rss_mb": rss_mb(), "pss_mb": pss_mb(), "hwm_mb": rss_mb(field="VmHWM"),
               "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd"))})
         if command == "reset":
             received.clear()
@@ -272,13 +290,127 @@ def agents_worker(spec_path: str) -> int:
     return 0
 
 
-class Worker:
-    """A worker process (`fanout.py _agents`), spoken to over its stdin/stdout."""
+def fleet_launcher(plan_path: str) -> int:
+    """`fanout.py _fleet PLAN`: fork the agent worker processes, then relay.
 
-    def __init__(self, spec: Path, log: Path):
+    Started in a session of its own; the workers it forks stay in that session, so the
+    kernel's autogroup scheduler (on by default) weighs the whole simulated fleet as one
+    group against the broker, the listener and the publisher (each in its own session),
+    as a fleet on its own hosts would not take their CPU at all. The agent code is
+    imported once here and the workers share it copy-on-write (one agent per process
+    would otherwise cost ~34 MB each).
+
+    Relays the bench's commands (stdin) to every worker and answers with one merged event
+    (stdout), as if the fleet were one worker."""
+    import gc
+
+    plan = json.loads(Path(plan_path).read_text())
+    from orbiter_agent import daemon, protocol  # noqa: F401 - imported before fork, shared
+    from orbiter_agent.config import load_config  # noqa: F401
+
+    gc.collect()
+    gc.freeze()  # the imported objects stay in pages the workers share
+    workers = []  # (pid, command pipe, event pipe)
+    for spec, log in plan["workers"]:
+        cmd_r, cmd_w = os.pipe()
+        ev_r, ev_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: its pipes as stdin/stdout, its own log as stderr
+            try:
+                for _, w_cmd, w_ev in workers:  # the pipes of the workers forked before this one
+                    os.close(w_cmd.fileno())
+                    os.close(w_ev.fileno())
+                os.close(cmd_w)
+                os.close(ev_r)
+                os.dup2(cmd_r, 0)
+                os.dup2(ev_w, 1)
+                log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                os.dup2(log_fd, 2)
+                for fd in (cmd_r, ev_w, log_fd):
+                    os.close(fd)
+                sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+                code = agents_worker(spec)
+            except BaseException:  # noqa: BLE001 - a forked child must never return into the launcher
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+        os.close(cmd_r)
+        os.close(ev_w)
+        workers.append((pid, os.fdopen(cmd_w, "w", encoding="utf-8"), os.fdopen(ev_r, encoding="utf-8")))
+
+    def gather(event: str) -> list[dict]:
+        answers = []
+        for pid, _, events in workers:
+            for line in events:
+                with contextlib.suppress(ValueError):
+                    obj = json.loads(line)
+                    if obj.get("event") == event:
+                        answers.append(obj)
+                        break
+            else:
+                raise RuntimeError(f"worker {pid} ended before {event!r}")
+        return answers
+
+    def emit(obj: dict) -> None:
+        print(json.dumps(obj), flush=True)
+
+    try:
+        emit(merged("ready", gather("ready")))
+        while (command := sys.stdin.readline().strip()) in ("report", "reset"):
+            for _, commands, _ in workers:
+                commands.write(command + "\n")
+                commands.flush()
+            emit(merged(command, gather(command)))
+        for _, commands, _ in workers:
+            with contextlib.suppress(OSError):
+                commands.write("stop\n")
+                commands.flush()
+        emit(merged("stopped", gather("stopped")))
+    finally:
+        for _, commands, _ in workers:
+            with contextlib.suppress(OSError):
+                commands.close()
+        for pid, _, _ in workers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return 0
+
+
+def merged(event: str, answers: list[dict]) -> dict:
+    """The workers' answers to one command as one event: counts and memory summed, times
+    the latest, per-agent stamps united."""
+    out: dict = {"event": event, "processes": len(answers), "pids": [a.get("pid") for a in answers]}
+    for key in ("agents", "connected", "base_rss_mb", "rss_mb", "pss_mb", "hwm_mb", "threads", "fds",
+                "still_running"):
+        if any(key in a for a in answers):
+            out[key] = round(sum(a.get(key) or 0 for a in answers), 1)
+    for key in ("init_s", "connect_all_s", "connect_p50_s"):
+        if any(key in a for a in answers):
+            out[key] = max(a.get(key) or 0 for a in answers)
+    if any("rss_mb" in a for a in answers):
+        out["rss_mb_max"] = max(a.get("rss_mb") or 0 for a in answers)
+    for key in ("received", "requested", "replied"):
+        if any(key in a for a in answers):
+            out[key] = {k: v for a in answers for k, v in a.get(key, {}).items()}
+    if any("other_events" in a for a in answers):
+        out["other_events"] = dict(sum((Counter(a.get("other_events", {})) for a in answers), Counter()))
+    return out
+
+
+class Fleet:
+    """The fleet launcher process (`fanout.py _fleet`), spoken to over its stdin/stdout."""
+
+    def __init__(self, plan: Path, log: Path):
         self.log_path = log
         with open(log, "ab") as err:
-            self.popen = subprocess.Popen([PYTHON, str(Path(__file__).resolve()), "_agents", str(spec)],
+            self.popen = subprocess.Popen([PYTHON, str(Path(__file__).resolve()), "_fleet", str(plan)],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                                           text=True, cwd=ROOT, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
@@ -303,7 +435,7 @@ class Worker:
                 if obj.get("event") == event:
                     return obj
         tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
-        raise RuntimeError(f"agent worker: no {event!r} within {timeout:.0f}s (exit {self.popen.poll()})\n{tail}")
+        raise RuntimeError(f"agent fleet: no {event!r} within {timeout:.0f}s (exit {self.popen.poll()})\n{tail}")
 
     def tell(self, line: str) -> None:
         with contextlib.suppress(OSError):
@@ -313,7 +445,7 @@ class Worker:
     def kill(self) -> None:
         if self.popen.poll() is None:
             with contextlib.suppress(OSError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
+                os.killpg(self.popen.pid, signal.SIGKILL)  # the launcher and every worker it forked
         self.popen.wait(10)
 
 
@@ -450,8 +582,7 @@ class PlainConsumer(threading.Thread):
             envelope = protocol.decode_and_verify(message.body, keys=self.keys, now=time.time())
             if envelope.kind == "reply" and envelope.action == "puppet.run" and (envelope.result or {}).get("ok"):
                 self.recorded.setdefault(envelope.sender, time.time())
-            else:  # the agents' reports (facts, at connection and after a run), ping replies
-                self.others[envelope.sender] = time.time()
+            self.others[envelope.sender] = time.time()  # any message: reports, ping replies, warm-up runs
         except protocol.ProtocolError:
             self.refused += 1
         message.ack()
@@ -509,19 +640,22 @@ class Recorded:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "_agents":
-        sys.exit(agents_worker(sys.argv[2]))
+    if len(sys.argv) == 3 and sys.argv[1] == "_fleet":
+        sys.exit(fleet_launcher(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", type=int, default=100)
     parser.add_argument("--batch-publish", action="store_true", help="all SENDs in one STOMP transaction")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes for the agents (default 2)")
+    parser.add_argument("--processes", type=int, default=0,
+                        help="worker processes for the agents (default 0: one per agent, as on real hosts)")
     parser.add_argument("--consumer", choices=["listen", "plain"], default="listen",
                         help="listen: PostgreSQL + a real `orbiter listen` (default); plain: a verifying thread")
     parser.add_argument("--heartbeat-ms", type=int, default=10000, help="agents' heartbeat_ms (default 10000)")
     parser.add_argument("--switch-interval", type=float, default=0.005, metavar="S",
                         help="sys.setswitchinterval in the agent workers (default 0.005, Python's)")
-    parser.add_argument("--warmup", type=int, default=1, metavar="ROUNDS",
-                        help="untimed rounds of pings before the timed puppet.run round (default 1)")
+    parser.add_argument("--warmup", type=int, default=3, metavar="ROUNDS",
+                        help="untimed rounds before the timed puppet.run round (default 3)")
+    parser.add_argument("--warmup-action", choices=["puppet.run", "ping"], default="puppet.run",
+                        help="what the untimed rounds send (default puppet.run: every path the timed round takes)")
     parser.add_argument("--idle-s", type=float, default=5.0, help="idle time before reading the lone agent's RSS")
     parser.add_argument("--wait-s", type=float, default=120.0, help="give up waiting for replies after this")
     parser.add_argument("--timeout", type=int, default=900, help="the whole run stops after this many seconds")
@@ -529,8 +663,8 @@ def main() -> None:
     parser.add_argument("--broker-max-connections", type=int, default=0,
                         help="ActiveMQ's maximumConnections (default: ActiveMQ's 1000, or N+16 when more are needed)")
     args = parser.parse_args()
-    if args.agents < 1 or args.processes < 1:
-        parser.error("--agents and --processes must be at least 1")
+    if args.agents < 1 or args.processes < 0:
+        parser.error("--agents must be at least 1 and --processes at least 0 (0: one per agent)")
     if not 0 < args.switch_interval <= 1:
         parser.error("--switch-interval must be in (0, 1] seconds")
 
@@ -553,6 +687,7 @@ def main() -> None:
 
 def run(args, lab: Path) -> dict:
     n, listen = args.agents, args.consumer == "listen"
+    processes = min(args.processes, n) or n
     # One STOMP connection per agent plus a few: ActiveMQ refuses connections beyond its limit.
     needed = n + SPARE_CONNECTIONS
     max_connections = args.broker_max_connections or (needed if needed > ACTIVEMQ_DEFAULT_MAX_CONNECTIONS else None)
@@ -561,15 +696,15 @@ def run(args, lab: Path) -> dict:
     names = [certname(i) for i in range(n)]
     idle_name = "fanout-idle.example.test"
     clock = time.monotonic()
-    cp_key, fleet = write_fleet(lab, [*names, idle_name], amq.url, args.heartbeat_ms)
+    cp_key, configs = write_fleet(lab, [*names, idle_name], amq.url, args.heartbeat_ms)
     progress(f"wrote {n + 1} agent configs and key pairs in {time.monotonic() - clock:.1f}s")
-    out: dict = {"agents": n, "processes": args.processes, "batch_publish": args.batch_publish,
-                 "warmup": args.warmup, "heartbeat_ms": args.heartbeat_ms,
+    out: dict = {"agents": n, "processes": processes, "batch_publish": args.batch_publish,
+                 "warmup": args.warmup, "warmup_action": args.warmup_action, "heartbeat_ms": args.heartbeat_ms,
                  "worker_switch_interval_s": args.switch_interval,
                  "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
                  "recorded_by": "orbiter listen (ReplyListener -> PostgreSQL), polled every 25 ms" if listen
                  else "plain verifying consumer thread (no database)"}
-    workers: list[Worker] = []
+    fleet: Fleet | None = None
     listener = consumer = bus = None
     with started(*services):
         out["broker_max_connections"] = max_connections or ACTIVEMQ_DEFAULT_MAX_CONNECTIONS
@@ -577,7 +712,7 @@ def run(args, lab: Path) -> dict:
         progress(f"activemq on {amq.url} (maximumConnections {out['broker_max_connections']})"
                  + (", postgresql, redis" if listen else ""))
         try:
-            out.update(idle_agent_rss(fleet[idle_name][0], lab / "idle-agent.log", args.idle_s))
+            out.update(idle_agent_rss(configs[idle_name][0], lab / "idle-agent.log", args.idle_s))
             progress(f"one agent process idle {args.idle_s:g}s: VmRSS {out['agent_idle_rss_mb']} MB "
                      f"(peak {out['agent_idle_hwm_mb']}), {out['agent_idle_threads']} threads")
 
@@ -589,7 +724,7 @@ def run(args, lab: Path) -> dict:
 
                 django.setup()
                 clock = time.monotonic()
-                deployment, requests = deployment_converging(fleet, names)
+                deployment, requests = deployment_converging(configs, names)
                 progress(f"deployment #{deployment.pk}: {n} hosts converging ({time.monotonic() - clock:.1f}s)")
                 from lab.processes import Process
 
@@ -601,37 +736,40 @@ def run(args, lab: Path) -> dict:
                 requests = [ConvergeRequest(request_id=f"fanout-{i}", certname=name, application="fanout",
                                             package="fanout", version="1.0.0-1", timeout_s=600)
                             for i, name in enumerate(names)]
-                consumer = PlainConsumer(broker, fleet)
+                consumer = PlainConsumer(broker, configs)
                 consumer.start()
             recorded = Recorded(deployment, consumer)
 
-            chunks = [names[i::args.processes] for i in range(args.processes)]
-            for i, chunk in enumerate(chunks):
+            plan = []
+            for i in range(processes):
                 spec = lab / f"worker-{i}.json"
-                spec.write_text(json.dumps({"configs": [str(fleet[c][0]) for c in chunk],
+                spec.write_text(json.dumps({"configs": [str(configs[c][0]) for c in names[i::processes]],
                                             "timeout_s": args.timeout + 60, "connect_timeout_s": 120,
                                             "switch_interval_s": args.switch_interval}))
-                workers.append(Worker(spec, lab / f"worker-{i}.log"))
-            ready = [w.expect("ready", 300) for w in workers]
-            connected = sum(r["connected"] for r in ready)
-            out.update(agents_connected=connected, connect_all_s=max(r["connect_all_s"] for r in ready),
-                       agent_init_s=max(r["init_s"] for r in ready), broker_rss_connected_mb=rss_mb(amq.proc.pid),
-                       broker_threads_connected=int(proc_status(amq.proc.pid).get("Threads", 0)))
+                plan.append([str(spec), str(lab / f"worker-{i}.log")])
+            (lab / "fleet.json").write_text(json.dumps({"workers": plan}))
+            fleet = Fleet(lab / "fleet.json", lab / "fleet.log")
+            ready = fleet.expect("ready", 300)
+            connected = ready["connected"]
+            out.update(agents_connected=connected, connect_all_s=ready["connect_all_s"],
+                       agent_init_s=ready["init_s"], broker_rss_connected_mb=rss_mb(amq.proc.pid),
+                       broker_threads_connected=int(proc_status(amq.proc.pid).get("Threads", 0)),
+                       fleet_pss_connected_mb=ready["pss_mb"])
             progress(f"{connected}/{n} agents connected in {out['connect_all_s']}s "
-                     f"(agent objects built in {out['agent_init_s']}s); worker RSS "
-                     f"{[r['rss_mb'] for r in ready]} MB, threads {[r['threads'] for r in ready]}, "
-                     f"fds {[r['fds'] for r in ready]}; broker RSS {out['broker_rss_connected_mb']} MB, "
-                     f"{out['broker_threads_connected']} threads")
+                     f"(agent objects built in {out['agent_init_s']}s); {processes} worker processes: "
+                     f"PSS {ready['pss_mb']} MB in all (RSS {ready['rss_mb']}, largest {ready['rss_mb_max']}), "
+                     f"{ready['threads']} threads, {ready['fds']} fds; broker RSS "
+                     f"{out['broker_rss_connected_mb']} MB, {out['broker_threads_connected']} threads")
             if connected < n:
                 raise RuntimeError(f"only {connected} of {n} agents connected")
 
             # Each agent sent a report (its facts) when it connected: let the consumer work
             # through them first, so the replies do not queue behind them.
             clock = time.monotonic()
-            while recorded.hosts_seen_since(0) < len(fleet) and time.monotonic() - clock < 60:
+            while recorded.hosts_seen_since(0) < len(configs) and time.monotonic() - clock < 60:
                 time.sleep(0.05)
             out["connect_reports_drained_s"] = round(time.monotonic() - clock, 2)
-            progress(f"{recorded.hosts_seen_since(0)}/{len(fleet)} connection reports consumed "
+            progress(f"{recorded.hosts_seen_since(0)}/{len(configs)} connection reports consumed "
                      f"({out['connect_reports_drained_s']}s)")
 
             from orbiter.bus.stomp import StompBus
@@ -641,23 +779,25 @@ def run(args, lab: Path) -> dict:
             bus.send("/queue/orbiter.fanout.warmup", b"{}", persistent=False)  # connects
             key = load_private_key(cp_key)
             for round_ in range(args.warmup):
-                # Rounds of pings first: the broker's JIT, the agents' and the consumer's code
-                # paths warm, as in a system that has been running (the pings are not timed).
-                w0, _ = publish(bus, [replace(r, request_id=f"{round_}-{r.request_id}") for r in requests],
-                                key, False, action="ping")
+                # Untimed rounds first (other request ids): the broker's JIT compiler done, the
+                # agents' and the listener's code paths warm (and the agent processes' pages
+                # copied), as in a system that has been running. One round was not enough for
+                # the broker: its C2 compiler threads still took ~2 CPU-s in the timed round.
+                w0, _ = publish(bus, [replace(r, request_id=f"warmup{round_}-{r.request_id}") for r in requests],
+                                key, False, action=args.warmup_action)
                 while recorded.hosts_seen_since(w0) < n and time.time() - w0 < args.wait_s:
                     time.sleep(0.02)
-                warm = []
-                for w in workers:
-                    w.tell("reset")
-                    warm.append(w.expect("reset", 60))
-                received = [t - w0 for r in warm for t in r["received"].values()]
-                out["warmup_ping"] = {"last_receive_s": round(max(received), 3) if received else None,
-                                      "all_replies_consumed_s": round(time.time() - w0, 3),
-                                      "replies_consumed": recorded.hosts_seen_since(w0)}
-                progress(f"warm-up: {n} pings, last received after {out['warmup_ping']['last_receive_s']}s, "
-                         f"all replies consumed after {out['warmup_ping']['all_replies_consumed_s']}s")
-            parts = {"agent_processes": [w.popen.pid for w in workers], "broker": [amq.proc.pid]}
+                fleet.tell("reset")
+                received = [t - w0 for t in fleet.expect("reset", 60)["received"].values()]
+                out["warmup_last_round"] = {"action": args.warmup_action,
+                                 "last_receive_s": round(max(received), 3) if received else None,
+                                 "all_replies_consumed_s": round(time.time() - w0, 3),
+                                 "replies_consumed": recorded.hosts_seen_since(w0)}
+                progress(f"warm-up: {n} {args.warmup_action}, last received after {out['warmup_last_round']['last_receive_s']}s, "
+                         f"all replies consumed after {out['warmup_last_round']['all_replies_consumed_s']}s")
+            if consumer is not None:
+                consumer.recorded.clear()  # the warm-up's puppet.run replies
+            parts = {"agent_processes": ready["pids"], "broker": [amq.proc.pid]}
             if listen:
                 postmaster = int((services[1].data / "postmaster.pid").read_text().split()[0])
                 parts.update(listener=[listener.popen.pid], postgres=[postmaster, *children(postmaster)])
@@ -675,28 +815,23 @@ def run(args, lab: Path) -> dict:
             out["publish_s"] = round(published - t0, 4)
             progress(f"published in {out['publish_s']}s; {len(times)}/{n} replies recorded")
 
-            reports = []
-            for w in workers:
-                w.tell("report")
-                reports.append(w.expect("report", 60))
-            out.update(figures(t0, reports, times, n))
+            fleet.tell("report")
+            report = fleet.expect("report", 60)
+            out.update(figures(t0, [report], times, n))
             out["broker_rss_after_mb"] = rss_mb(amq.proc.pid)
-            out["worker_rss_mb"] = [r["rss_mb"] for r in reports]
-            out["worker_rss_per_agent_kb"] = round(
-                sum(r["rss_mb"] - q["base_rss_mb"] for r, q in zip(reports, ready, strict=True)) * 1024 / n, 1)
-            out["agent_other_events"] = dict(sum((Counter(r["other_events"]) for r in reports), Counter()))
+            out["fleet_pss_mb"] = report["pss_mb"]
+            out["fleet_pss_per_agent_mb"] = round(report["pss_mb"] / n, 2)
+            out["agent_other_events"] = report["other_events"]
             if listen:
                 out.update(listener_checks(deployment, listener))
             else:
                 out["refused_replies"] = consumer.refused
-            for w in workers:
-                w.tell("stop")
-            for w in workers:
-                with contextlib.suppress(RuntimeError):
-                    w.expect("stopped", 40)
+            fleet.tell("stop")
+            with contextlib.suppress(RuntimeError):
+                fleet.expect("stopped", 60)
         finally:
-            for w in workers:
-                w.kill()
+            if fleet is not None:
+                fleet.kill()
             if listener is not None:
                 listener.stop()
             if consumer is not None:
@@ -706,8 +841,8 @@ def run(args, lab: Path) -> dict:
                 bus.close()
     out["targets_met"] = {k: out.get(k) is not None and (out[k] <= v if k == "agent_idle_rss_mb" else out[k] < v)
                           for k, v in TARGETS.items()}
-    out["stack"] = (f"activemq 5.17 stomp+kahaDB; {args.processes} agent processes x {-(-n // args.processes)} "
-                    "Agent threads; puppet = /bin/true; "
+    out["stack"] = (f"activemq 5.17 stomp+kahaDB; {processes} agent processes (forked by one launcher, one session) x {-(-n // processes)} "
+                    "agent(s) each (each agent loop in a thread); puppet = /bin/true; "
                     + ("postgresql 15 + orbiter listen" if listen else "plain consumer"))
     progress(f"publish -> last receive {out.get('publish_to_last_receive_s')}s, all replies recorded "
              f"{out.get('all_replies_recorded_s')}s, idle agent {out.get('agent_idle_rss_mb')} MB")
