@@ -249,7 +249,9 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
         (conf / "activemq.xml").write_text(self.CONFIG.format(port=self.port, uri_options=uri_options))
         (conf / "log4j.properties").write_text(self.LOG4J)
-        args = ["java", "-Xms64M", "-Xmx256M", "-Djava.awt.headless=true",
+        # C1 only (-XX:TieredStopAtLevel=1): a lab broker lives minutes, not months; C2's
+        # compiler threads otherwise take CPU seconds in every test and benchmark round.
+        args = ["java", "-Xms64M", "-Xmx256M", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
                 f"-Djava.io.tmpdir={tmp}", "--add-reads=java.xml=java.logging", *self.JAVA_OPENS,
                 f"-Dactivemq.classpath={conf}", f"-Dactivemq.home={self.HOME}",
                 f"-Dactivemq.base={self.dir}", f"-Dactivemq.conf={conf}", f"-Dactivemq.data={data}",
