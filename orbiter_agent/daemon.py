@@ -45,12 +45,20 @@ from orbiter_agent.protocol import (
 )
 from orbiter_agent.puppet import PuppetRunner
 from orbiter_agent.schema import parse_json_object
-from orbiter_agent.transport import PERSISTENT, REQUESTS, Inbound, Listener, connect, log
+from orbiter_agent.transport import PERSISTENT, REQUESTS, WAKE, Inbound, Listener, connect, log
 
 __all__ = ["Agent", "Inbound", "log", "readable_request"]
 
 INTERRUPTED = "interrupted: the agent restarted during this request"
 BACKOFF_MAX_S = 30.0
+# The loop sleeps until a message, a lost connection (WAKE) or a stop wakes it; this is
+# only a safety net. (It woke every 0.5 s until 2026-11-26: 1,000 agents on one machine
+# spent ~0.2 CPU-seconds per second doing nothing.)
+IDLE_WAIT_S = 30.0
+
+
+class _Stopped(Exception):
+    """Raised by the signal handler to end an idle wait at once."""
 
 
 class Agent:
@@ -67,15 +75,28 @@ class Agent:
         self._generation = 0
         self._backoff_s = 1.0
         self._next_attempt = 0.0
+        self._idle = False  # the loop is waiting for the inbox (only then may a signal end it)
 
-    def stop(self, *_: Any) -> None:
-        """The SIGTERM handler: only a flag (the current request still finishes)."""
+    def stop(self) -> None:
+        """Stop after the current request (callable from any thread, not a signal handler)."""
         self.stopping = True
+        self.inbox.put(WAKE)
+
+    def on_signal(self, *_: Any) -> None:
+        """The SIGTERM/SIGINT handler (it runs in the loop's thread): the current request
+        still finishes; an idle wait ends at once. A queue cannot be written safely from
+        a signal handler, so it raises instead of waking the loop through the inbox."""
+        self.stopping = True
+        if self._idle:
+            raise _Stopped
 
     def run_forever(self) -> int:
         log("starting", certname=self.config.certname, queue=self.config.request_queue)
         while not self.stopping:
-            self.step_connect() or self.step_message()
+            try:
+                self.step_connect() or self.step_message()
+            except _Stopped:  # the signal came as the wait ended: a message taken is
+                pass  # left unacknowledged, and the broker delivers it again
         log("stopping", reason="signal")
         self.step_disconnect()
         self.store.close()
@@ -108,12 +129,17 @@ class Agent:
         self.send_report("connected")
         return True
 
-    def step_message(self, wait_s: float = 0.5) -> bool:
+    def step_message(self, wait_s: float = IDLE_WAIT_S) -> bool:
         """Answer one received message, if any; send its reply, then ACK it."""
+        self._idle = True
         try:
             item = self.inbox.get(timeout=wait_s)
-        except queue.Empty:
+        except (queue.Empty, _Stopped):
             return False
+        finally:
+            self._idle = False
+        if item is WAKE:
+            return True
         if self._conn is None or (item.ack_id and item.generation != self._generation):
             return True  # from a lost connection: the broker redelivers it
         try:

@@ -97,8 +97,8 @@ def run(config_path: str) -> int:
     except OSError as exc:  # e.g. the state directory cannot be created
         log("startup_failed", error=f"{exc.filename}: {exc.strerror}")
         return 1
-    signal.signal(signal.SIGTERM, agent.stop)
-    signal.signal(signal.SIGINT, agent.stop)
+    signal.signal(signal.SIGTERM, agent.on_signal)
+    signal.signal(signal.SIGINT, agent.on_signal)
     return agent.run_forever()
 
 

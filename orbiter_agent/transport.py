@@ -50,6 +50,10 @@ class Inbound:
     body: bytes
 
 
+# Not a message: wakes the agent's loop, which otherwise sleeps until one arrives.
+WAKE = Inbound(0, "", None, b"")
+
+
 class Listener(stomp.ConnectionListener):
     """Runs on stomp.py's thread: only records state and queues messages for the main loop."""
 
@@ -72,6 +76,7 @@ class Listener(stomp.ConnectionListener):
     def on_disconnected(self) -> None:
         self.lost = True
         self.settled.set()
+        self.inbox.put(WAKE)  # the loop reconnects now, not at its next message
 
     def on_message(self, frame: Any) -> None:
         subscription = frame.headers.get("subscription", "")
