@@ -305,6 +305,8 @@ def fleet_launcher(plan_path: str) -> int:
     import gc
 
     plan = json.loads(Path(plan_path).read_text())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two pipes per worker
     from orbiter_agent import daemon, protocol  # noqa: F401 - imported before fork, shared
     from orbiter_agent.config import load_config  # noqa: F401
 
