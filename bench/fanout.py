@@ -12,8 +12,8 @@ Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis)
 
 - Agents: N `orbiter_agent.daemon.Agent` instances, each with its own TOML config, key
   pair, state dir (replay store) and STOMP connection, each running `run_forever()` in
-  its own thread, spread over `--processes` worker processes (`--processes N`: one
-  agent per process, as on real hosts). The workers are forked by one launcher process
+  its own thread, spread over `--processes` worker processes (by default one agent per
+  process, as on real hosts). The workers are forked by one launcher process
   in a session of its own, after it imported the agent code (shared copy-on-write): the
   kernel's autogroup scheduler then weighs the whole simulated fleet as one group
   against the broker, the listener and the publisher, each in its own session. (Until
@@ -246,7 +246,6 @@ def agents_worker(spec_path: str) -> int:
                 received.setdefault(self.name, time.time())
             super().put(item, block, timeout)
 
-    base_rss = rss_mb()
     started_init = time.monotonic()
     agents = []
     for path in spec["configs"]:
@@ -265,7 +264,7 @@ def agents_worker(spec_path: str) -> int:
     connect_times = [events[n]["connected"] - start_wall for n in names if "connected" in events.get(n, {})]
     emit({"event": "ready", "pid": os.getpid(), "agents": len(agents), "connected": len(connect_times),
           "init_s": round(init_s, 2), "connect_all_s": round(max(connect_times, default=0), 3),
-          "connect_p50_s": pct(connect_times, 0.5), "base_rss_mb": base_rss, "rss_mb": rss_mb(), "pss_mb": pss_mb(),
+          "connect_p50_s": pct(connect_times, 0.5), "rss_mb": rss_mb(), "pss_mb": pss_mb(),
           "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd"))})
     # Commands: "report" (what happened so far), "reset" (report, then forget the requests
     # seen: the next round is timed afresh), "stop" or EOF (the parent is gone).
@@ -273,7 +272,7 @@ def agents_worker(spec_path: str) -> int:
         emit({"event": command, "received": dict(received),
               "requested": {n: e["request"] for n, e in events.items() if "request" in e},
               "replied": {n: e["reply"] for n, e in events.items() if "reply" in e},
-              "other_events": dict(others), "rss_mb": rss_mb(), "pss_mb": pss_mb(), "hwm_mb": rss_mb(field="VmHWM"),
+              "other_events": dict(others), "rss_mb": rss_mb(), "pss_mb": pss_mb(),
               "threads": threading.active_count(), "fds": len(os.listdir("/proc/self/fd"))})
         if command == "reset":
             received.clear()
@@ -305,7 +304,7 @@ def fleet_launcher(plan_path: str) -> int:
     import gc
 
     plan = json.loads(Path(plan_path).read_text())
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two pipes per worker
     from orbiter_agent import daemon, protocol  # noqa: F401 - imported before fork, shared
     from orbiter_agent.config import load_config  # noqa: F401
@@ -389,8 +388,7 @@ def merged(event: str, answers: list[dict]) -> dict:
     """The workers' answers to one command as one event: counts and memory summed, times
     the latest, per-agent stamps united."""
     out: dict = {"event": event, "processes": len(answers), "pids": [a.get("pid") for a in answers]}
-    for key in ("agents", "connected", "base_rss_mb", "rss_mb", "pss_mb", "hwm_mb", "threads", "fds",
-                "still_running"):
+    for key in ("agents", "connected", "rss_mb", "pss_mb", "threads", "fds", "still_running"):
         if any(key in a for a in answers):
             out[key] = round(sum(a.get(key) or 0 for a in answers), 1)
     for key in ("init_s", "connect_all_s", "connect_p50_s"):
