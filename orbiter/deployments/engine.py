@@ -198,6 +198,7 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime,
     inflight = list(_hosts(deployment).filter(status__in=states.IN_FLIGHT))
     if answers:
         _take_answers(inflight, answers)
+    topped_up = False
     for _ in range(MAX_PASSES):
         _settle_outcomes(deployment, inflight, strategy, work, now)
         if deployment.cancel_requested:
@@ -206,7 +207,13 @@ def _reconcile_hosts(deployment: Deployment, work: Work, now: datetime,
             transition_hosts(pending, "skip", actor=ACTOR, error="deployment cancelled before this host's turn")
             draining = [hd for hd in inflight if hd.status == states.DRAINING]
             transition_hosts(draining, "abort", actor=ACTOR, **_fresh_step(strategy, states.ENABLING, now))
+        left = len(inflight)
         inflight = [hd for hd in inflight if hd.status in states.IN_FLIGHT]
+        left = left > len(inflight)
+        if inflight and not topped_up:  # once a round: it takes the pools' locks and counts
+            started = _top_up(deployment, strategy, inflight, left, work, now)
+            topped_up = started is not None
+            inflight += started or []
         if not inflight:
             launched = _between_batches(deployment, strategy, work, now)
             if launched is None:
@@ -552,6 +559,13 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, next_b
                 return None
 
     hosts = list(_hosts(deployment).filter(status=states.H_PENDING, batch=next_batch))
+    return _launch(deployment, strategy, counts, next_batch, hosts, work, now)
+
+
+def _launch(deployment: Deployment, strategy: Strategy, counts: dict, batch: int, hosts: list, work: Work,
+            now: datetime, in_flight: int = 0) -> list | None:
+    """Start the pending `hosts` of `batch` (unreachable ones are skipped or failed, and
+    a capacity budget may hold some back); `in_flight`: the batch's hosts already going."""
     budget = strategy.budget(sum(counts.values()))
     used = counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0)
     unreachable = [hd for hd in hosts if not hd.host_healthy]
@@ -570,16 +584,43 @@ def _next_batch(deployment: Deployment, strategy: Strategy, counts: dict, next_b
             return None
         launch, waiting = admitted
         if not launch:
-            deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)} {'; '.join(waiting)}"
+            going = f": {in_flight} host(s), the others " if in_flight else " "
+            deployment.message = f"batch {batch + 1} of {len(deployment.plan)}{going}{'; '.join(waiting)}"
             work.wake_no_later_than(now + timedelta(seconds=CAPACITY_POLL_SECONDS))
             return None
     transition_hosts(launch, "drain", actor=ACTOR, started_at=now, **_fresh_step(strategy, states.DRAINING, now))
-    deployment.current_batch = next_batch
+    deployment.current_batch = batch
     deployment.batch_finished_at = None
-    deployment.message = f"batch {next_batch + 1} of {len(deployment.plan)}: {len(launch)} host(s)"
-    if waiting:  # the others stay pending; they start when these are done and there is room
+    deployment.message = f"batch {batch + 1} of {len(deployment.plan)}: {in_flight + len(launch)} host(s)"
+    if waiting:  # the others stay pending; they start as soon as there is room (_top_up)
         deployment.message += f", {len(hosts) - len(unreachable) - len(launch)} {'; '.join(waiting)}"
     return launch
+
+
+def _top_up(deployment: Deployment, strategy: Strategy, inflight: list, left: bool, work: Work,
+            now: datetime) -> list | None:
+    """A batch a capacity budget let out only in part: start more of its hosts as soon as
+    the budget has room, while the others are still in flight (a rolling window within
+    the batch) instead of after all of them finished. Asked only when there may be room
+    now: a host left flight in this round (`left`), the load balancers' states were just
+    read for this round, or a capacity poll is due. Returns the hosts started, or None
+    when it did not look."""
+    if not work.drivers.budgeted or deployment.status != states.RUNNING or deployment.cancel_requested:
+        return None
+    due = deployment.wake_at is not None and now >= deployment.wake_at
+    if not (left or due or work.lb_states is not None):
+        return None
+    hosts_flush()
+    batch = deployment.current_batch
+    hosts = list(_hosts(deployment).filter(status=states.H_PENDING, batch=batch))
+    if not hosts:
+        return []
+    counts = dict(HostDeployment.objects.filter(deployment=deployment).values_list("status")
+                  .annotate(n=Count("id")).order_by())
+    if counts.get(states.H_FAILED, 0) + counts.get(states.SKIPPED, 0) > strategy.budget(sum(counts.values())):
+        return []  # over the failure budget: the hosts in flight finish, no more start
+    in_batch = sum(1 for hd in inflight if hd.batch == batch)
+    return _launch(deployment, strategy, counts, batch, hosts, work, now, in_flight=in_batch) or []
 
 
 def _admit(deployment: Deployment, hosts: list, work: Work) -> tuple[list, list[str]] | None:

@@ -124,3 +124,34 @@ def test_without_a_budget_a_whole_batch_goes_out_at_once(tasks):
 
     assert status(deployment) == states.SUCCEEDED
     assert max(batch_seen) == 2
+
+
+def test_a_host_held_back_by_the_budget_starts_when_room_frees_not_when_its_whole_batch_is_done(tasks):
+    # One batch of 3, a budget of 2: hosts 1 and 2 go out first. Host 1's converge is slow,
+    # host 2's quick: host 3 takes host 2's place while host 1 is still converging.
+    build_fleet(hosts=3, defaults={"batch_size": "3"},
+                converge={"duration_s": 0.03, "slow_hosts": {host(1): 2.0}})
+    Pool.objects.filter(name="shop-api-cert").update(max_unavailable="2")
+    deployment = request("1.1.0-1")
+    together, most_out, messages = set(), 0, set()
+
+    def check() -> bool:
+        nonlocal most_out
+        in_flight = set(HostDeployment.objects.filter(deployment=deployment, status__in=states.IN_FLIGHT)
+                        .values_list("host__certname", flat=True))
+        out_on_lb = set(SimulatedMemberState.objects.exclude(admin="up").values_list("member", flat=True))
+        most_out = max(most_out, len(in_flight | out_on_lb))
+        if {host(1), host(3)} <= in_flight:
+            together.add(reload(deployment).message)
+        messages.add(reload(deployment).message)
+        return status(deployment) in states.COMPLETED
+
+    tasks.run_until(check, timeout=30)
+
+    assert status(deployment) == states.SUCCEEDED
+    assert together, f"host 3 waited for the whole batch; messages seen: {sorted(messages)}"
+    assert most_out == 2
+    assert "batch 1 of 1: 2 host(s), 1 waiting for capacity in pool shop-api-cert (2 of 3 out of service, max 2)" \
+        in messages
+    assert pins() == {host(n): "1.1.0-1" for n in (1, 2, 3)}
+    assert set(map(tuple, host_path(reload(deployment)).values())) == {tuple(FULL_PATH)}

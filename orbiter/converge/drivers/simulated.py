@@ -1,8 +1,9 @@
 """A simulated fleet: converges "happen" `duration_s` after the request, delivered by a
 delayed task, so a waiting host holds no worker thread, exactly like a real agent.
 
-Options: duration_s (default 1.0), transient_rate and permanent_rate (0..1: share of
-attempts that fail), fail_hosts (certnames that always fail permanently), seed.
+Options: duration_s (default 1.0), slow_hosts ({certname: seconds}: those hosts' converges
+take that long instead), transient_rate and permanent_rate (0..1: share of attempts that
+fail), fail_hosts (certnames that always fail permanently), seed.
 Outcomes are drawn from a generator seeded with (seed, request id): reproducible.
 """
 
@@ -21,12 +22,16 @@ class SimulatedConverge(ConvergeDriver):
     def send(self, requests: list[ConvergeRequest]) -> None:
         from orbiter.converge.tasks import simulated_converge
 
-        if requests:
+        default, slow = float(self.options.get("duration_s", 1.0)), self.options.get("slow_hosts") or {}
+        by_duration: dict[float, list[ConvergeRequest]] = {}
+        for r in requests:
+            by_duration.setdefault(float(slow.get(r.certname, default)), []).append(r)
+        for duration, group in by_duration.items():  # one delayed task per duration
             simulated_converge.apply_async(
-                args=[[dict(vars(r)) for r in requests], self.options],  # as_dict() without its deep copy
-                countdown=float(self.options.get("duration_s", 1.0)),
+                args=[[dict(vars(r)) for r in group], self.options],  # as_dict() without its deep copy
+                countdown=duration,
                 # Celery would otherwise build a repr of every request for its logs (~0.1 ms each).
-                argsrepr=f"[<{len(requests)} converge request(s)>, <options>]",
+                argsrepr=f"[<{len(group)} converge request(s)>, <options>]",
             )
 
 
