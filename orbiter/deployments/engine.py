@@ -583,16 +583,17 @@ def _launch(deployment: Deployment, strategy: Strategy, counts: dict, batch: int
         if admitted is None:  # the load balancers' states are read first, outside the locks
             return None
         launch, waiting = admitted
-        if not launch:
-            going = f": {in_flight} host(s), the others " if in_flight else " "
-            deployment.message = f"batch {batch + 1} of {len(deployment.plan)}{going}{'; '.join(waiting)}"
-            work.wake_no_later_than(now + timedelta(seconds=CAPACITY_POLL_SECONDS))
+    batch_name = f"batch {batch + 1} of {len(deployment.plan)}"
+    if waiting:  # the others stay pending: they start when there is room, looked for every
+        work.wake_no_later_than(now + timedelta(seconds=CAPACITY_POLL_SECONDS))  # poll (_top_up)
+        if not launch and not in_flight:
+            deployment.message = f"{batch_name} {'; '.join(waiting)}"
             return None
     transition_hosts(launch, "drain", actor=ACTOR, started_at=now, **_fresh_step(strategy, states.DRAINING, now))
     deployment.current_batch = batch
     deployment.batch_finished_at = None
-    deployment.message = f"batch {batch + 1} of {len(deployment.plan)}: {in_flight + len(launch)} host(s)"
-    if waiting:  # the others stay pending; they start as soon as there is room (_top_up)
+    deployment.message = f"{batch_name}: {in_flight + len(launch)} host(s)"
+    if waiting:
         deployment.message += f", {len(hosts) - len(unreachable) - len(launch)} {'; '.join(waiting)}"
     return launch
 
@@ -603,12 +604,13 @@ def _top_up(deployment: Deployment, strategy: Strategy, inflight: list, left: bo
     the budget has room, while the others are still in flight (a rolling window within
     the batch) instead of after all of them finished. Asked only when there may be room
     now: a host left flight in this round (`left`), the load balancers' states were just
-    read for this round, or a capacity poll is due. Returns the hosts started, or None
-    when it did not look."""
+    read for this round, or a capacity poll is due (a round woken before the poll keeps
+    it). Returns the hosts started, or None when it did not look."""
     if not work.drivers.budgeted or deployment.status != states.RUNNING or deployment.cancel_requested:
         return None
     due = deployment.wake_at is not None and now >= deployment.wake_at
     if not (left or due or work.lb_states is not None):
+        work.wake_no_later_than(deployment.wake_at)  # woken early: keep the poll that is due later
         return None
     hosts_flush()
     batch = deployment.current_batch

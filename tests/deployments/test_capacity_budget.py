@@ -2,6 +2,8 @@
 whose hosts would take too many members out of service waits, says why, and goes on when
 there is room, also with two deployments sharing a pool."""
 
+import time
+
 import pytest
 
 from orbiter.deployments import engine, services, states
@@ -155,3 +157,33 @@ def test_a_host_held_back_by_the_budget_starts_when_room_frees_not_when_its_whol
         in messages
     assert pins() == {host(n): "1.1.0-1" for n in (1, 2, 3)}
     assert set(map(tuple, host_path(reload(deployment)).values())) == {tuple(FULL_PATH)}
+
+
+def test_room_given_back_by_hand_is_taken_by_the_next_poll_while_the_batch_is_in_flight(tasks):
+    # A budget of 2 with another member drained by hand: host 1 (slow) goes out alone and
+    # the others wait, saying so; when the member comes back, host 2 starts at the next
+    # capacity poll, while host 1 is still converging.
+    build_fleet(hosts=4, defaults={"batch_size": "3"},
+                converge={"duration_s": 0.03, "slow_hosts": {host(1): 3.0}})
+    pool = Pool.objects.get(name="shop-api-cert")
+    pool.max_unavailable = "2"
+    pool.save(update_fields=["max_unavailable"])
+    SimulatedMemberState.objects.create(pool=pool.name, member=host(4), admin="drain")
+    deployment = request("1.1.0-1")
+
+    def in_flight() -> set[str]:
+        return set(HostDeployment.objects.filter(deployment=deployment, status__in=states.IN_FLIGHT)
+                   .values_list("host__certname", flat=True))
+
+    waiting = "batch 1 of 2: 1 host(s), 2 waiting for capacity in pool shop-api-cert (2 of 4 out of service, max 2)"
+    tasks.run_until(lambda: reload(deployment).message == waiting and in_flight() == {host(1)})
+    later = time.monotonic() + 0.3  # capacity polls (every 0.02 s here) find no room meanwhile
+    tasks.run_until(lambda: time.monotonic() > later)
+    assert in_flight() == {host(1)} and reload(deployment).message == waiting
+
+    SimulatedMemberState.objects.filter(member=host(4)).update(admin="up")
+    tasks.run_until(lambda: host(2) in in_flight())
+
+    assert host(1) in in_flight()
+    deployment = run_to_end(tasks, deployment, timeout=30)
+    assert deployment.status == states.SUCCEEDED
