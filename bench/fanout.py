@@ -35,10 +35,14 @@ Starts ActiveMQ (and, for the default `--consumer listen`, PostgreSQL and Redis)
   and every code path.
 - `--fleet-nice NICE`: the fleet's autogroup nice value (default 0): how much of the CPU
   the simulated hosts get while the broker, the listener and the publisher want it.
+- `--fleet-cpus LIST`: the agents run on these CPUs only and everything else (broker,
+  PostgreSQL, Redis, listener, publisher) on the others: on a machine with enough cores,
+  the fleet as if it were other machines.
 - CPU: per component for the timed round (`cpu_s_publish_to_recorded`, "other_processes"
   is the rest of the machine's busy time: kernel threads, other users), their sum
-  `cpu_s_round_total`, and `cpu_floor_s` = that sum / cores: no timed figure of the round
-  can be shorter on this machine.
+  `cpu_s_round_total`, and `cpu_floor_s` = that sum / cores (with `--fleet-cpus`, also at
+  least each side's own CPU / its CPUs): no timed figure of the round can be shorter on
+  this machine.
 - Idle RSS: one more agent runs alone as `python -m orbiter_agent run --config ...`;
   VmRSS after it connected and idled `--idle-s` seconds.
 
@@ -151,6 +155,20 @@ class CpuMeter:
         machine = cb["machine"] - ca["machine"]
         return {**used, "other_processes": round(max(0.0, machine - sum(used.values())), 2),
                 "wall_s": round(tb - ta, 2), "cores": os.cpu_count()}
+
+
+def cpu_list(text: str) -> set[int]:
+    """CPU numbers from "2-5" or "1,3" (taskset's list form), each one this process may use."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or int(last or first) < int(first):
+            raise ValueError(f"{text!r} is not a CPU list such as 2-5 or 1,3")
+        cpus.update(range(int(first), int(last or first) + 1))
+    allowed = os.sched_getaffinity(0)
+    if not cpus <= allowed:
+        raise ValueError(f"CPU(s) {sorted(cpus - allowed)} not available; this process may use {sorted(allowed)}")
+    return cpus
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -312,6 +330,8 @@ def fleet_launcher(plan_path: str) -> int:
     plan = json.loads(Path(plan_path).read_text())
     if plan.get("nice"):  # this session's autogroup: the whole fleet's weight against the rest
         Path("/proc/self/autogroup").write_text(f"{plan['nice']}\n")
+    if plan.get("cpus"):  # the workers forked below inherit it
+        os.sched_setaffinity(0, plan["cpus"])
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # two pipes per worker
     from orbiter_agent import daemon, protocol  # noqa: F401 - imported before fork, shared
@@ -662,6 +682,9 @@ def main() -> None:
                         help="sys.setswitchinterval in the agent workers (default 0.005, Python's)")
     parser.add_argument("--fleet-nice", type=int, default=0, metavar="NICE",
                         help="the fleet's autogroup nice value, 0-19 (default 0)")
+    parser.add_argument("--fleet-cpus", default="", metavar="LIST",
+                        help="CPUs for the agents only, e.g. 2-5 or 1,3 (default: all shared); the broker, "
+                             "database, listener and publisher get the others, as if the fleet were other machines")
     parser.add_argument("--warmup", type=int, default=3, metavar="ROUNDS",
                         help="untimed rounds before the timed puppet.run round (default 3)")
     parser.add_argument("--warmup-action", choices=["puppet.run", "ping"], default="puppet.run",
@@ -677,6 +700,15 @@ def main() -> None:
         parser.error("--agents must be at least 1 and --processes at least 0 (0: one per agent)")
     if not 0 < args.switch_interval <= 1:
         parser.error("--switch-interval must be in (0, 1] seconds")
+    if not 0 <= args.fleet_nice <= 19:
+        parser.error("--fleet-nice must be 0 to 19")
+    try:
+        args.fleet_cpus = cpu_list(args.fleet_cpus) if args.fleet_cpus else set()
+    except ValueError as error:
+        parser.error(f"--fleet-cpus: {error}")
+    args.control_plane_cpus = os.sched_getaffinity(0) - args.fleet_cpus
+    if args.fleet_cpus and not args.control_plane_cpus:
+        parser.error(f"--fleet-cpus must leave a CPU for the rest; this process may use {sorted(os.sched_getaffinity(0))}")
 
     def on_alarm(signum, frame):
         raise BenchTimeout(f"overall timeout: {args.timeout}s")
@@ -697,6 +729,8 @@ def main() -> None:
 
 def run(args, lab: Path) -> dict:
     n, listen = args.agents, args.consumer == "listen"
+    if args.fleet_cpus:  # the broker, PostgreSQL, Redis and the listener, started below, inherit it
+        os.sched_setaffinity(0, args.control_plane_cpus)
     processes = min(args.processes, n) or n
     # One STOMP connection per agent plus a few: ActiveMQ refuses connections beyond its limit.
     needed = n + SPARE_CONNECTIONS
@@ -710,7 +744,9 @@ def run(args, lab: Path) -> dict:
     progress(f"wrote {n + 1} agent configs and key pairs in {time.monotonic() - clock:.1f}s")
     out: dict = {"agents": n, "processes": processes, "batch_publish": args.batch_publish,
                  "warmup": args.warmup, "warmup_action": args.warmup_action, "heartbeat_ms": args.heartbeat_ms,
-                 "worker_switch_interval_s": args.switch_interval,
+                 "worker_switch_interval_s": args.switch_interval, "fleet_nice": args.fleet_nice,
+                 "fleet_cpus": sorted(args.fleet_cpus) or "all (shared)",
+                 "control_plane_cpus": sorted(args.control_plane_cpus),
                  "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
                  "recorded_by": "orbiter listen (ReplyListener -> PostgreSQL), polled every 25 ms" if listen
                  else "plain verifying consumer thread (no database)"}
@@ -757,7 +793,8 @@ def run(args, lab: Path) -> dict:
                                             "timeout_s": args.timeout + 60, "connect_timeout_s": 120,
                                             "switch_interval_s": args.switch_interval}))
                 plan.append([str(spec), str(lab / f"worker-{i}.log")])
-            (lab / "fleet.json").write_text(json.dumps({"workers": plan, "nice": args.fleet_nice}))
+            (lab / "fleet.json").write_text(json.dumps({"workers": plan, "nice": args.fleet_nice,
+                                                      "cpus": sorted(args.fleet_cpus)}))
             fleet = Fleet(lab / "fleet.json", lab / "fleet.log")
             ready = fleet.expect("ready", 300)
             connected = ready["connected"]
@@ -827,6 +864,10 @@ def run(args, lab: Path) -> dict:
             busy = sum(v for k, v in used.items() if k not in ("wall_s", "cores"))
             out["cpu_s_round_total"] = round(busy, 2)
             out["cpu_floor_s"] = round(busy / used["cores"], 2)
+            if args.fleet_cpus:  # each side is confined to its CPUs ("other" may run anywhere)
+                rest = busy - used["agent_processes"] - used["other_processes"]
+                out["cpu_floor_s"] = round(max(busy / used["cores"], used["agent_processes"] / len(args.fleet_cpus),
+                                               rest / len(args.control_plane_cpus)), 2)
             out["publish_s"] = round(published - t0, 4)
             progress(f"published in {out['publish_s']}s; {len(times)}/{n} replies recorded")
 
