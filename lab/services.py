@@ -204,8 +204,8 @@ class ActiveMQ(Service):
     Secured as in production (docs/agents.md, "The broker"): lab/activemq's plugin, compiled
     once with javac into a cache, refuses anonymous and wrong logins and lets the agent X read
     only queue orbiter.agent.X and topic orbiter.all and write only queue orbiter.replies; the
-    control plane (`control_plane`) may do everything. Each broker gets a fresh secret, kept
-    across restart(); every password is derived from it (`credentials(user)`)."""
+    control plane (`control_plane`) may do everything. Each broker gets a fresh secret (or the
+    one given), kept across restart(); every password derives from it (`credentials(user)`)."""
 
     name, env_var, apt_package = "activemq", "ORBITER_STOMP_URL", "activemq default-jdk-headless"
     url_format, binaries = "stomp://127.0.0.1:{port}", ("java", "javac")
@@ -247,10 +247,13 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         "java.base/java.util.concurrent", "java.base/java.util.concurrent.atomic")]
 
     def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
-                 max_connections: int | None = None):
-        """max_connections: the STOMP connector's maximumConnections (None: ActiveMQ's default, 1000)."""
+                 max_connections: int | None = None, secret: str | None = None):
+        """max_connections: the STOMP connector's maximumConnections (None: ActiveMQ's default, 1000).
+        secret: the broker secret (default: a new one), e.g. another lab broker's `secret` so the
+        same passwords work on both, as on brokers behind one failover list."""
         super().__init__(lab_dir, port, timeout)
         self.max_connections = max_connections
+        self.secret = secret or secrets.token_urlsafe(48)
         self.secret_file = self.dir / "conf" / "orbiter-broker.secret"
 
     @classmethod
@@ -260,8 +263,7 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
     def credentials(self, user: str) -> tuple[str, str]:
         """(user, password) for an agent's certname or CONTROL_PLANE_USER on this broker:
         base64url(HMAC-SHA256(secret, "orbiter-stomp:" + user)), as the plugin derives it."""
-        digest = hmac.new(self.secret_file.read_bytes().strip(), f"orbiter-stomp:{user}".encode(),
-                          hashlib.sha256).digest()
+        digest = hmac.new(self.secret.encode(), f"orbiter-stomp:{user}".encode(), hashlib.sha256).digest()
         return user, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     @property
@@ -312,9 +314,8 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         for d in (conf, data, tmp):
             d.mkdir(parents=True, exist_ok=True)
         uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
-        if not self.secret_file.exists():  # restart(): same secret, same passwords
-            self.secret_file.touch(mode=0o600)
-            self.secret_file.write_text(secrets.token_urlsafe(48) + "\n")
+        self.secret_file.touch(mode=0o600)
+        self.secret_file.write_text(self.secret + "\n")
         plugin = self.plugin_classes()
         (conf / "activemq.xml").write_text(self.CONFIG.format(
             port=self.port, uri_options=uri_options, secret_file=self.secret_file,
