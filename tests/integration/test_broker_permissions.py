@@ -6,6 +6,8 @@ that nothing got through: the victim's next message is the control plane's own m
 
 import os
 import queue
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -196,3 +198,17 @@ def test_the_password_orbiter_agents_broker_password_prints_is_the_one_the_broke
 
     assert connect(host(1), password).subscribe(queue_of(host(1)))[0] == "allowed"
     assert Event.objects.filter(verb="agent.broker_password", actor="alice").count() == 1
+
+
+def test_the_control_plane_logs_in_with_only_the_secret_file_configured(connect, broker):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_STOMP_")}
+    env.update(ORBITER_MODE="test", ORBITER_STOMP_SECRET_FILE=str(broker.secret_file),
+               DJANGO_SETTINGS_MODULE="orbiter.settings")
+    shown = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; "
+                               "print(settings.ORBITER_STOMP_USER); print(settings.ORBITER_STOMP_PASSWORD)"],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+
+    assert shown == list(broker.control_plane)
+    assert connect(*shown).subscribe(REPLIES)[0] == "allowed"
