@@ -276,11 +276,11 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
                 "ORBITER_STOMP_SECRET_FILE": str(self.secret_file)}
 
     @classmethod
-    def plugin_classes(cls) -> Path:
+    def plugin_classes(cls, cache: Path | None = None) -> Path:
         """lab/activemq's plugin compiled once per source version into a shared cache (a
         directory on the broker's classpath); concurrent first builds race harmlessly."""
         source = cls.PLUGIN_SOURCE.read_bytes()
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "orbiter-lab"
+        cache = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "orbiter-lab"
         classes = cache / f"activemq-plugin-{hashlib.sha256(source).hexdigest()[:16]}"
         if classes.is_dir():
             return classes
@@ -316,7 +316,10 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
         self.secret_file.touch(mode=0o600)
         self.secret_file.write_text(self.secret + "\n")
-        plugin = self.plugin_classes()
+        try:
+            plugin = self.plugin_classes()
+        except OSError:  # no writable home (some CI runners): compile into this lab instead
+            plugin = self.plugin_classes(self.dir / "plugin")
         (conf / "activemq.xml").write_text(self.CONFIG.format(
             port=self.port, uri_options=uri_options, secret_file=self.secret_file,
             control_plane_user=self.CONTROL_PLANE_USER))

@@ -130,3 +130,13 @@ def test_an_oversized_body_gets_a_400_before_it_is_parsed(client):
 
     assert response.status_code == 400
     assert response.json()["message"].startswith("body: at most")
+
+
+def test_brackets_and_escaped_quotes_inside_strings_are_not_nesting(client):
+    build_fleet(hosts=1)
+    token = '\\"' + "[{" * 50
+
+    response = offer(client, {"certname": host(1), "public_key": new_key(), "token": token})
+
+    assert response.status_code == 403  # read as the (wrong) token it is, not refused as nested
+    assert "unknown, used or expired" in response.json()["message"]
