@@ -254,6 +254,7 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         super().__init__(lab_dir, port, timeout)
         self.max_connections = max_connections
         self.secret = secret or secrets.token_urlsafe(48)
+        self.previous_secrets: list[str] = []  # still accepted (a rotation under way); see start()
         self.secret_file = self.dir / "conf" / "orbiter-broker.secret"
 
     @classmethod
@@ -315,7 +316,7 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
             d.mkdir(parents=True, exist_ok=True)
         uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
         self.secret_file.touch(mode=0o600)
-        self.secret_file.write_text(self.secret + "\n")
+        self.secret_file.write_text("".join(f"{s}\n" for s in (self.secret, *self.previous_secrets)))
         try:
             plugin = self.plugin_classes()
         except OSError:  # no writable home (some CI runners): compile into this lab instead

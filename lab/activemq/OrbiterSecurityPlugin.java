@@ -7,8 +7,10 @@ import java.security.MessageDigest;
 import java.security.Principal;
 import java.security.cert.X509Certificate;
 import java.util.Base64;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.regex.Pattern;
 import javax.crypto.Mac;
@@ -31,7 +33,9 @@ import org.apache.activemq.security.SecurityContext;
  *
  * Authentication: every user's password is derived from one broker secret,
  * base64url(HMAC-SHA256(secret, "orbiter-stomp:" + user)) without padding, so the broker
- * holds no per-host state and a new host needs no broker change. The control plane connects
+ * holds no per-host state and a new host needs no broker change. The secret file holds the
+ * current secret on its first line; further lines are earlier secrets still accepted while
+ * a rotation is under way (the control plane derives from the first line only). The control plane connects
  * as controlPlaneUser; an agent connects as its certname (a DNS name: [a-z0-9.-] only).
  * No user, an unknown shape of user or a wrong password: the connection is refused.
  *
@@ -72,15 +76,24 @@ public class OrbiterSecurityPlugin implements BrokerPlugin {
         if (secretFile == null) {
             throw new IllegalArgumentException("OrbiterSecurityPlugin: secretFile is required");
         }
-        byte[] secret = Files.readString(Paths.get(secretFile), StandardCharsets.UTF_8).strip()
-            .getBytes(StandardCharsets.UTF_8);
-        if (secret.length < 32) {
-            throw new IllegalArgumentException("OrbiterSecurityPlugin: " + secretFile
-                + " holds fewer than 32 bytes; generate one with `openssl rand -base64 48`");
+        List<byte[]> secrets = new ArrayList<>();
+        for (String line : Files.readAllLines(Paths.get(secretFile), StandardCharsets.UTF_8)) {
+            byte[] secret = line.strip().getBytes(StandardCharsets.UTF_8);
+            if (secret.length == 0) {
+                continue;
+            }
+            if (secret.length < 32) {
+                throw new IllegalArgumentException("OrbiterSecurityPlugin: " + secretFile + " line "
+                    + (secrets.size() + 1) + " holds fewer than 32 bytes; generate one with `openssl rand -base64 48`");
+            }
+            secrets.add(secret);
+        }
+        if (secrets.isEmpty()) {
+            throw new IllegalArgumentException("OrbiterSecurityPlugin: " + secretFile + " holds no secret");
         }
         // Authentication outside, authorization inside: a connection has its users' principals
         // before any consumer, producer or destination of it is checked.
-        return new Authentication(new AuthorizationBroker(broker, new Rules()), secret, controlPlaneUser);
+        return new Authentication(new AuthorizationBroker(broker, new Rules()), secrets, controlPlaneUser);
     }
 
     /** The password of `user`: base64url(HMAC-SHA256(secret, "orbiter-stomp:" + user)), no padding. */
@@ -92,12 +105,12 @@ public class OrbiterSecurityPlugin implements BrokerPlugin {
     }
 
     static final class Authentication extends AbstractAuthenticationBroker {
-        private final byte[] secret;
+        private final List<byte[]> secrets;
         private final String controlPlaneUser;
 
-        Authentication(Broker next, byte[] secret, String controlPlaneUser) {
+        Authentication(Broker next, List<byte[]> secrets, String controlPlaneUser) {
             super(next);
-            this.secret = secret;
+            this.secrets = secrets;
             this.controlPlaneUser = controlPlaneUser;
         }
 
@@ -127,14 +140,16 @@ public class OrbiterSecurityPlugin implements BrokerPlugin {
             if (!controlPlane && !CERTNAME.matcher(user).matches()) {
                 throw new SecurityException("User name [" + user + "] or password is invalid.");
             }
-            String expected;
-            try {
-                expected = password(secret, user);
-            } catch (Exception e) {
-                throw new SecurityException("cannot check the password: " + e);
+            boolean matched = false;
+            for (byte[] secret : secrets) {  // every one, matched or not: no timing hint which
+                try {
+                    matched |= MessageDigest.isEqual(password(secret, user).getBytes(StandardCharsets.UTF_8),
+                                                     password.getBytes(StandardCharsets.UTF_8));
+                } catch (Exception e) {
+                    throw new SecurityException("cannot check the password: " + e);
+                }
             }
-            if (!MessageDigest.isEqual(expected.getBytes(StandardCharsets.UTF_8),
-                                       password.getBytes(StandardCharsets.UTF_8))) {
+            if (!matched) {
                 throw new SecurityException("User name [" + user + "] or password is invalid.");
             }
             Set<Principal> principals = new HashSet<>();

@@ -17,7 +17,9 @@ MIN_SECRET_BYTES = 32  # the plugin refuses to start with less
 
 
 def read_secret(path: str | Path) -> bytes:
-    secret = Path(path).read_bytes().strip()
+    """The current secret: the file's first line (later lines are earlier secrets the broker
+    still accepts during a rotation; passwords are only ever derived from the current one)."""
+    secret = (Path(path).read_bytes().strip().splitlines() or [b""])[0].strip()
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"{path}: the broker secret must hold at least {MIN_SECRET_BYTES} bytes "
                          "(generate one with: openssl rand -base64 48)")

@@ -6,6 +6,7 @@ that nothing got through: the victim's next message is the control plane's own m
 
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import uuid
@@ -16,6 +17,7 @@ from django.core.management import call_command
 
 from lab.services import ActiveMQ, started
 from orbiter.audit.models import Event
+from orbiter.bus.credentials import broker_password, read_secret
 from tests.conftest import build_fleet
 from tests.deployments.support import host
 
@@ -212,3 +214,23 @@ def test_the_control_plane_logs_in_with_only_the_secret_file_configured(connect,
 
     assert shown == list(broker.control_plane)
     assert connect(*shown).subscribe(REPLIES)[0] == "allowed"
+
+
+def test_a_secret_rotation_accepts_old_and_new_passwords_until_the_old_secret_is_dropped(tmp_path):
+    with started(ActiveMQ(tmp_path / "rotating")) as (mq,):
+        old = mq.credentials(ME)
+        mq.previous_secrets, mq.secret = [mq.secret], secrets.token_urlsafe(48)
+        mq.restart()
+        new = mq.credentials(ME)
+
+        assert broker_password(read_secret(mq.secret_file), ME) == new[1] != old[1]  # the first line
+        for login in (old, new):
+            client = Client(mq, *login)
+            assert client.subscribe(queue_of(ME))[0] == "allowed"
+            client.close()
+
+        mq.previous_secrets = []
+        mq.restart()
+        Client(mq, *new).close()
+        with pytest.raises(stomp.exception.ConnectFailedException):
+            Client(mq, *old)
