@@ -185,8 +185,9 @@ def certname(i: int) -> str:
     return f"fanout-{i:05d}.example.test"
 
 
-def write_fleet(lab: Path, names: list[str], broker_url: str, heartbeat_ms: int) -> tuple[Path, dict]:
-    """The control plane's key pair and, per agent, a config, a key pair and a state dir.
+def write_fleet(lab: Path, names: list[str], amq: ActiveMQ, heartbeat_ms: int) -> tuple[Path, dict]:
+    """The control plane's key pair and, per agent, a config, a key pair, its own broker login
+    (as in production: docs/agents.md, "The broker") and a state dir.
     Returns (control-plane private key path, {certname: (config path, public key)})."""
     cp_key, cp_pub = lab / "control-plane.key", lab / "control-plane.pub"
     private_pem, public = generate_keypair()
@@ -198,8 +199,12 @@ def write_fleet(lab: Path, names: list[str], broker_url: str, heartbeat_ms: int)
         home.mkdir(parents=True)
         private_pem, public = generate_keypair()
         write_private_key(home / "agent.key", private_pem)
+        user, password = amq.credentials(name)
+        (home / "stomp.password").touch(mode=0o600)
+        (home / "stomp.password").write_text(password + "\n")
         (home / "agent.toml").write_text("\n".join([
-            f'certname = "{name}"', f"brokers = {json.dumps([broker_url])}",
+            f'certname = "{name}"', f"brokers = {json.dumps([amq.url])}",
+            f"username = {json.dumps(user)}", 'password_file = "stomp.password"',
             'private_key = "agent.key"', f"control_plane_public_key = {json.dumps(str(cp_pub))}",
             'state_dir = "state"', f"heartbeat_ms = {heartbeat_ms}",
             "[puppet]", 'command = ["/bin/true"]', 'publicdir = "puppet/public"', 'vardir = "puppet/var"',
@@ -520,6 +525,8 @@ def control_plane_env(lab: Path, services: tuple, cp_key: Path, with_database: b
     for service in services:
         if isinstance(service, (Postgres, Redis)):
             env[service.env_var] = service.url
+        if isinstance(service, ActiveMQ):  # the control plane's broker login
+            env["ORBITER_STOMP_USER"], env["ORBITER_STOMP_PASSWORD"] = service.control_plane
     return env
 
 
@@ -589,14 +596,14 @@ class PlainConsumer(threading.Thread):
     """--consumer plain: verify each message on the reply queue against the agents' keys,
     note when each puppet.run reply arrived, ACK everything."""
 
-    def __init__(self, broker: tuple[str, int], fleet: dict):
+    def __init__(self, broker: tuple[str, int], login: tuple[str, str], fleet: dict):
         super().__init__(daemon=True, name="plain-consumer")
         from orbiter.bus.base import REPLIES
         from orbiter.bus.stomp import StompBus
         from orbiter_agent.keys import KeyRing, parse_public_key
 
         self.keys = KeyRing({name: parse_public_key(public.encode()) for name, (_, public) in fleet.items()})
-        self.bus = StompBus([broker])
+        self.bus = StompBus([broker], user=login[0], password=login[1])
         self.bus.subscribe(REPLIES, self.handle)
         self.recorded: dict[str, float] = {}
         self.others: dict[str, float] = {}  # sender -> when its last other message came
@@ -740,7 +747,7 @@ def run(args, lab: Path) -> dict:
     names = [certname(i) for i in range(n)]
     idle_name = "fanout-idle.example.test"
     clock = time.monotonic()
-    cp_key, configs = write_fleet(lab, [*names, idle_name], amq.url, args.heartbeat_ms)
+    cp_key, configs = write_fleet(lab, [*names, idle_name], amq, args.heartbeat_ms)
     progress(f"wrote {n + 1} agent configs and key pairs in {time.monotonic() - clock:.1f}s")
     out: dict = {"agents": n, "processes": processes, "batch_publish": args.batch_publish,
                  "warmup": args.warmup, "warmup_action": args.warmup_action, "heartbeat_ms": args.heartbeat_ms,
@@ -782,7 +789,7 @@ def run(args, lab: Path) -> dict:
                 requests = [ConvergeRequest(request_id=f"fanout-{i}", certname=name, application="fanout",
                                             package="fanout", version="1.0.0-1", timeout_s=600)
                             for i, name in enumerate(names)]
-                consumer = PlainConsumer(broker, configs)
+                consumer = PlainConsumer(broker, amq.control_plane, configs)
                 consumer.start()
             recorded = Recorded(deployment, consumer)
 
@@ -822,7 +829,7 @@ def run(args, lab: Path) -> dict:
             from orbiter.bus.stomp import StompBus
             from orbiter_agent.keys import load_private_key
 
-            bus = StompBus([broker])
+            bus = StompBus([broker], user=amq.control_plane[0], password=amq.control_plane[1])
             bus.send("/queue/orbiter.fanout.warmup", b"{}", persistent=False)  # connects
             key = load_private_key(cp_key)
             for round_ in range(args.warmup):

@@ -7,6 +7,8 @@ Standard library only; each service gets a free 127.0.0.1 port unless one is giv
         env["ORBITER_DATABASE_URL"], env["ORBITER_BROKER_URL"]  # SIGTERM, SIGHUP or Ctrl-C
     with started(ActiveMQ(lab), HAProxy(lab, config_body)) as (mq, ha):  # same guarantees
         mq.url, mq.restart()  # same port and kahaDB: persistent messages survive
+        mq.credentials("web01.example.test")  # (user, password) of that host's agent
+        mq.control_plane  # (user, password) of the control plane; mq.env() has it too
         haproxy_command(ha.socket, "show info")  # ha.url is the runtime API socket too
     pg = Postgres("/tmp/mylab", durable=True); pg.start(); print(pg.url); pg.stop()
 
@@ -20,9 +22,13 @@ ORBITER_PG_BIN overrides the PG bin dir.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import glob
+import hashlib
+import hmac
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -65,6 +71,10 @@ class Service:
     @classmethod
     def installed(cls) -> bool:
         return all(shutil.which(b) for b in cls.binaries)
+
+    def env(self) -> dict[str, str]:
+        """What a client of this service needs: its URL (and, for some, credentials)."""
+        return {self.env_var: self.url}
 
     def _fail(self, what: str, output: str = "") -> RuntimeError:
         try:
@@ -189,12 +199,20 @@ class Redis(Service):
 
 class ActiveMQ(Service):
     """ActiveMQ 5.17 (Debian's package) with only a STOMP connector, kahaDB in `dir/data`: a
-    java child in the foreground, ready when a STOMP CONNECT is answered with CONNECTED."""
+    java child in the foreground, ready when a STOMP CONNECT is answered with CONNECTED.
 
-    name, env_var, apt_package = "activemq", "ORBITER_STOMP_URL", "activemq"
-    url_format, binaries = "stomp://127.0.0.1:{port}", ("java",)
+    Secured as in production (docs/agents.md, "The broker"): lab/activemq's plugin, compiled
+    once with javac into a cache, refuses anonymous and wrong logins and lets the agent X read
+    only queue orbiter.agent.X and topic orbiter.all and write only queue orbiter.replies; the
+    control plane (`control_plane`) may do everything. Each broker gets a fresh secret (or the
+    one given), kept across restart(); every password derives from it (`credentials(user)`)."""
+
+    name, env_var, apt_package = "activemq", "ORBITER_STOMP_URL", "activemq default-jdk-headless"
+    url_format, binaries = "stomp://127.0.0.1:{port}", ("java", "javac")
     HOME = Path("/usr/share/activemq")
     JAR = HOME / "bin" / "activemq.jar"
+    PLUGIN_SOURCE = Path(__file__).resolve().parent / "activemq" / "OrbiterSecurityPlugin.java"
+    CONTROL_PLANE_USER = "orbiter_control_plane"
     start_timeout, stop_timeout, proc = 60.0, 15.0, None  # proc: the java Popen once started
     CONFIG = """<beans xmlns="http://www.springframework.org/schema/beans"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -203,6 +221,12 @@ class ActiveMQ(Service):
   <bean class="org.springframework.beans.factory.config.PropertyPlaceholderConfigurer"/>
   <broker xmlns="http://activemq.apache.org/schema/core" useJmx="false" brokerName="orbiter"
           dataDirectory="${{activemq.data}}" persistent="true" schedulerSupport="false">
+    <plugins>
+      <bean xmlns="http://www.springframework.org/schema/beans" class="orbiter.activemq.OrbiterSecurityPlugin">
+        <property name="secretFile" value="{secret_file}"/>
+        <property name="controlPlaneUser" value="{control_plane_user}"/>
+      </bean>
+    </plugins>
     <persistenceAdapter><kahaDB directory="${{activemq.data}}/kahadb"/></persistenceAdapter>
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:{port}?transport.hbGracePeriodMultiplier=1.5&amp;transport.tcpNoDelay=true{uri_options}"/>
@@ -223,18 +247,62 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         "java.base/java.util.concurrent", "java.base/java.util.concurrent.atomic")]
 
     def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
-                 max_connections: int | None = None):
-        """max_connections: the STOMP connector's maximumConnections (None: ActiveMQ's default, 1000)."""
+                 max_connections: int | None = None, secret: str | None = None):
+        """max_connections: the STOMP connector's maximumConnections (None: ActiveMQ's default, 1000).
+        secret: the broker secret (default: a new one), e.g. another lab broker's `secret` so the
+        same passwords work on both, as on brokers behind one failover list."""
         super().__init__(lab_dir, port, timeout)
         self.max_connections = max_connections
+        self.secret = secret or secrets.token_urlsafe(48)
+        self.previous_secrets: list[str] = []  # still accepted (a rotation under way); see start()
+        self.secret_file = self.dir / "conf" / "orbiter-broker.secret"
 
     @classmethod
     def installed(cls) -> bool:
         return super().installed() and cls.JAR.is_file()
 
+    def credentials(self, user: str) -> tuple[str, str]:
+        """(user, password) for an agent's certname or CONTROL_PLANE_USER on this broker:
+        base64url(HMAC-SHA256(secret, "orbiter-stomp:" + user)), as the plugin derives it."""
+        digest = hmac.new(self.secret.encode(), f"orbiter-stomp:{user}".encode(), hashlib.sha256).digest()
+        return user, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    @property
+    def control_plane(self) -> tuple[str, str]:
+        return self.credentials(self.CONTROL_PLANE_USER)
+
+    def env(self) -> dict[str, str]:
+        user, password = self.control_plane
+        return {self.env_var: self.url, "ORBITER_STOMP_USER": user, "ORBITER_STOMP_PASSWORD": password,
+                "ORBITER_STOMP_SECRET_FILE": str(self.secret_file)}
+
+    @classmethod
+    def plugin_classes(cls, cache: Path | None = None) -> Path:
+        """lab/activemq's plugin compiled once per source version into a shared cache (a
+        directory on the broker's classpath); concurrent first builds race harmlessly."""
+        source = cls.PLUGIN_SOURCE.read_bytes()
+        cache = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "orbiter-lab"
+        classes = cache / f"activemq-plugin-{hashlib.sha256(source).hexdigest()[:16]}"
+        if classes.is_dir():
+            return classes
+        cache.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix="activemq-plugin-build-", dir=cache))
+        try:
+            r = subprocess.run(["javac", "-d", str(build), "-cp", f"{cls.HOME / 'lib'}/*",
+                                str(cls.PLUGIN_SOURCE)], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"activemq: javac failed on {cls.PLUGIN_SOURCE}:\n{r.stderr[-2000:]}")
+            with contextlib.suppress(OSError):  # another process built it first: keep theirs
+                build.rename(classes)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        return classes
+
     def _stomp_connected(self, timeout: float) -> bool:
+        user, password = self.control_plane
         with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
-            s.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+            s.sendall(f"CONNECT\naccept-version:1.2\nhost:localhost\nlogin:{user}\npasscode:{password}"
+                      "\n\n\x00".encode())
             data = b""
             while b"\x00" not in data and (chunk := s.recv(4096)):
                 data += chunk
@@ -247,13 +315,21 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         for d in (conf, data, tmp):
             d.mkdir(parents=True, exist_ok=True)
         uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
-        (conf / "activemq.xml").write_text(self.CONFIG.format(port=self.port, uri_options=uri_options))
+        self.secret_file.touch(mode=0o600)
+        self.secret_file.write_text("".join(f"{s}\n" for s in (self.secret, *self.previous_secrets)))
+        try:
+            plugin = self.plugin_classes()
+        except OSError:  # no writable home (some CI runners): compile into this lab instead
+            plugin = self.plugin_classes(self.dir / "plugin")
+        (conf / "activemq.xml").write_text(self.CONFIG.format(
+            port=self.port, uri_options=uri_options, secret_file=self.secret_file,
+            control_plane_user=self.CONTROL_PLANE_USER))
         (conf / "log4j.properties").write_text(self.LOG4J)
         # C1 only (-XX:TieredStopAtLevel=1): a lab broker lives minutes, not months; C2's
         # compiler threads otherwise take CPU seconds in every test and benchmark round.
         args = ["java", "-Xms64M", "-Xmx256M", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true",
                 f"-Djava.io.tmpdir={tmp}", "--add-reads=java.xml=java.logging", *self.JAVA_OPENS,
-                f"-Dactivemq.classpath={conf}", f"-Dactivemq.home={self.HOME}",
+                f"-Dactivemq.classpath={conf}{os.pathsep}{plugin}", f"-Dactivemq.home={self.HOME}",
                 f"-Dactivemq.base={self.dir}", f"-Dactivemq.conf={conf}", f"-Dactivemq.data={data}",
                 "-jar", str(self.JAR), "start", f"xbean:file:{conf / 'activemq.xml'}"]
         with open(self.log, "ab") as log:
@@ -466,7 +542,7 @@ def running(*names: str, lab_dir=None):
     lab.mkdir(parents=True, exist_ok=True)
     try:
         with started(*(SERVICES[n](lab) for n in names or DEFAULT_SERVICES)) as services:
-            yield {s.env_var: s.url for s in services}
+            yield {k: v for s in services for k, v in s.env().items()}
     finally:
         if lab_dir is None:
             shutil.rmtree(lab, ignore_errors=True)
@@ -476,11 +552,12 @@ def ensure_installed(names) -> None:
     """apt-get install what is missing (one dpkg-query and no apt call when all is present)."""
     svcs = [SERVICES[n] for n in names]
     r = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\n",
-                        *(s.apt_package for s in svcs)], capture_output=True, text=True)
+                        *(p for s in svcs for p in s.apt_package.split())], capture_output=True, text=True)
     ok = {ln.split()[0] for ln in r.stdout.splitlines() if ln.endswith(" install ok installed")}
-    missing = [s.apt_package for s in svcs if not (s.installed() and s.apt_package in ok)]
+    missing = [p for s in svcs if not (s.installed() and set(s.apt_package.split()) <= ok)
+               for p in s.apt_package.split()]  # apt_package: one or more, space-separated
     for s in svcs:
-        print(f"{s.name}: {'missing' if s.apt_package in missing else 'ok'} ({s.apt_package})")
+        print(f"{s.name}: {'missing' if set(s.apt_package.split()) & set(missing) else 'ok'} ({s.apt_package})")
     if not missing:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

@@ -16,6 +16,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from orbiter.bus.credentials import CONTROL_PLANE_USER, broker_password, read_secret
+
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
@@ -231,10 +233,15 @@ ORBITER_ENC_TOKEN = _env("ORBITER_ENC_TOKEN") or (
 # --- Agents and the bus ----------------------------------------------------------------
 # memory:// (one process) or stomp://host:61613[,stomp://other:61613] (ActiveMQ, failover).
 ORBITER_BUS_URL = _env("ORBITER_BUS_URL", "stomp://127.0.0.1:61613" if MODE == "server" else "memory://")
-ORBITER_STOMP_USER = _env("ORBITER_STOMP_USER")
+# The broker secret (docs/agents.md, "The broker"): every broker password derives from it, the
+# control plane's own (user orbiter_control_plane unless ORBITER_STOMP_USER says otherwise) and
+# each agent's (`orbiter agents broker-password CERTNAME`). An explicit password wins.
+ORBITER_STOMP_SECRET_FILE = _env("ORBITER_STOMP_SECRET_FILE")
+ORBITER_STOMP_USER = _env("ORBITER_STOMP_USER", CONTROL_PLANE_USER if ORBITER_STOMP_SECRET_FILE else "")
 ORBITER_STOMP_PASSWORD = _env("ORBITER_STOMP_PASSWORD") or (
     Path(_env("ORBITER_STOMP_PASSWORD_FILE")).read_text().strip() if _env("ORBITER_STOMP_PASSWORD_FILE") else ""
-)
+) or (broker_password(read_secret(ORBITER_STOMP_SECRET_FILE), ORBITER_STOMP_USER)
+      if ORBITER_STOMP_SECRET_FILE and ORBITER_STOMP_USER else "")
 # The control plane's Ed25519 private key (PEM, mode 0600): it signs every agent request.
 ORBITER_SIGNING_KEY_FILE = _env("ORBITER_SIGNING_KEY_FILE", str(DATA_DIR / "control-plane.key"))
 

@@ -1,18 +1,26 @@
 """Agent enrollment: a host's agent key is trusted only after a one-time token or an
-admin's approval of its fingerprint — never silently on first use."""
+admin's approval of its fingerprint — never silently on first use. An offer without a token
+is anonymous: it may fill an empty "pending" slot, never replace what is there, and its
+answer is the same whether the host exists or not."""
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from orbiter.audit.services import event_record
+from orbiter.bus.credentials import broker_password, read_secret
 from orbiter.catalog.models import EnrollmentToken, Host
+from orbiter.common import validators
 from orbiter.common.errors import NotFound, OrbiterError, ValidationError
 from orbiter_agent.keys import fingerprint as key_fingerprint
 from orbiter_agent.keys import parse_public_key, public_key_b64
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(public_key_b64_text: str) -> str:
@@ -49,13 +57,19 @@ def enrollment_token_create(*, certname: str, actor: str, ttl_hours: float = 24)
 
 def agent_enroll(*, certname: str, public_key: str, token: str = "") -> str:
     """An agent offers its key. With a valid token the key is trusted at once ("trusted");
-    without one it waits for an admin ("pending"). A bad token is refused."""
-    host = _host(certname)
+    without one it waits for an admin ("pending"). A bad token is refused.
+
+    Without a token nobody is authenticated, so the offer (1) is answered "pending" alike for
+    an unknown host, an empty slot and a slot already holding another key — nothing tells
+    whether a host exists — and (2) fills only an empty slot: a pending key stays until an
+    admin approves or revokes it (the first offer wins; the admin's fingerprint check decides)."""
+    validators.certname("certname", certname)
     key = _normalized_key(public_key)
+    host = Host.objects.filter(certname=certname).first()
     with transaction.atomic():
         if token:
             digest = hashlib.sha256(token.encode()).hexdigest()
-            claimed = EnrollmentToken.objects.filter(
+            claimed = host is not None and EnrollmentToken.objects.filter(
                 host=host, token_hash=digest, used_at__isnull=True, expires_at__gt=timezone.now()
             ).update(used_at=timezone.now())
             if claimed != 1:
@@ -65,9 +79,30 @@ def agent_enroll(*, certname: str, public_key: str, token: str = "") -> str:
             event_record(actor=certname, verb="agent.enroll", obj=host, before=before[:40],
                          after=fingerprint(key)[:40], data={"by": "token"})
             return "trusted"
-        Host.objects.filter(pk=host.pk).update(agent_key_pending=key)
-        event_record(actor=certname, verb="agent.offer_key", obj=host, data={"fingerprint": fingerprint(key)})
+        if host is None:
+            return "pending"
+        if Host.objects.filter(pk=host.pk, agent_key_pending="").update(agent_key_pending=key):
+            event_record(actor=certname, verb="agent.offer_key", obj=host, data={"fingerprint": fingerprint(key)})
+        elif Host.objects.filter(pk=host.pk).exclude(agent_key_pending=key).exists():
+            # Not an Event: anonymous offers must not grow the audit trail without bound.
+            log.warning("agent key offer for %s ignored: another key (%s) is pending approval",
+                        certname, fingerprint(Host.objects.get(pk=host.pk).agent_key_pending))
         return "pending"
+
+
+def agent_broker_password(*, certname: str, actor: str) -> str:
+    """The host's broker password (its broker user is its certname), derived from the broker
+    secret: nothing is stored, the broker derives the same. Reading it is audited."""
+    host = _host(certname)
+    if not settings.ORBITER_STOMP_SECRET_FILE:
+        raise ValidationError("ORBITER_STOMP_SECRET_FILE is not set: the broker secret is needed to derive "
+                              "agent passwords (docs/agents.md, \"The broker\")", field="ORBITER_STOMP_SECRET_FILE")
+    try:
+        secret = read_secret(settings.ORBITER_STOMP_SECRET_FILE)
+    except (OSError, ValueError) as error:
+        raise ValidationError(f"ORBITER_STOMP_SECRET_FILE: {error}", field="ORBITER_STOMP_SECRET_FILE") from None
+    event_record(actor=actor, verb="agent.broker_password", obj=host)
+    return broker_password(secret, host.certname)
 
 
 def agent_key_approve(*, certname: str, expected_fingerprint: str, actor: str) -> None:

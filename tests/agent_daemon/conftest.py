@@ -1,4 +1,5 @@
-"""A real ActiveMQ (lab.services) and real `puppet apply` for the agent daemon's tests.
+"""A real ActiveMQ (lab.services, secured as in production: each agent logs in as its
+certname, the control plane as itself) and real `puppet apply` for the agent daemon's tests.
 
 Without them the integration tests are skipped with the reason; with
 ORBITER_REQUIRE_SERVICES=1 (./lab/test, CI) a missing one is an error.
@@ -9,7 +10,7 @@ import shutil
 
 import pytest
 
-from lab.services import ActiveMQ, running
+from lab.services import ActiveMQ, started
 from tests.agent_daemon.support import ControlPlane, Host, write_module
 
 MANIFEST = "class {{ 'testapp': root => '{root}', version => '1.2.3' }}"
@@ -24,11 +25,16 @@ def _require(what: str, ok: bool) -> None:
 
 
 @pytest.fixture(scope="session")
-def stomp_url():
-    _require("ActiveMQ (apt-get install activemq)", ActiveMQ.installed())
+def broker(tmp_path_factory):
+    _require("ActiveMQ (apt-get install activemq default-jdk-headless)", ActiveMQ.installed())
     _require("Puppet (apt-get install puppet-agent)", shutil.which("puppet") is not None)
-    with running("activemq") as env:
-        yield env["ORBITER_STOMP_URL"]
+    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (mq,):
+        yield mq
+
+
+@pytest.fixture(scope="session")
+def stomp_url(broker):
+    return broker.url
 
 
 @pytest.fixture(scope="session")
@@ -37,19 +43,20 @@ def modulepath(tmp_path_factory):
 
 
 @pytest.fixture
-def control_plane(stomp_url):
-    cp = ControlPlane(stomp_url)
+def control_plane(broker):
+    cp = ControlPlane(broker.url, broker.control_plane)
     yield cp
     cp.close()
 
 
 @pytest.fixture
-def make_host(stomp_url, modulepath, tmp_path):
+def make_host(broker, modulepath, tmp_path):
     """make_host(manifest=..., brokers=[...], **puppet_settings): a host, its agent running."""
     hosts = []
 
     def make(manifest: str = MANIFEST, brokers: list[str] | None = None, **puppet) -> Host:
-        host = Host(tmp_path, brokers or [stomp_url], modulepath, manifest, **puppet)
+        host = Host(tmp_path, brokers or [broker.url], modulepath, manifest,
+                    credentials=broker.credentials, **puppet)
         hosts.append(host)
         host.start()
         return host

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.05):
 class Host:
     """One simulated host: its agent config, keys, Puppet dirs and run counter."""
 
-    def __init__(self, base: Path, brokers: list[str], modulepath: Path, manifest: str, **puppet):
+    def __init__(self, base: Path, brokers: list[str], modulepath: Path, manifest: str, *,
+                 credentials: Callable[[str], tuple[str, str]], **puppet):
+        """credentials(certname) -> (user, password): the host's own broker login
+        (lab.services.ActiveMQ.credentials), written to its password_file."""
         self.certname = f"h{uuid.uuid4().hex[:10]}.example.test"
         self.dir = base / self.certname
         self.root = self.dir / "root"  # what the manifest manages
@@ -94,11 +98,17 @@ class Host:
                    *[a for k, p in pdirs.items() for a in (f"--{k}dir", str(p))],
                    "--modulepath", str(modulepath), "--detailed-exitcodes", "--color=false",
                    "-e", manifest.format(root=self.root)]  # fmt: skip
+        user, password = credentials(self.certname)
+        password_file = self.dir / "stomp.password"
+        password_file.touch(mode=0o600)
+        password_file.write_text(password + "\n")
         self.config = self.dir / "agent.toml"
         self.config.write_text(
             "\n".join([
                 f'certname = "{self.certname}"',
                 f"brokers = {json.dumps(brokers)}",
+                f"username = {json.dumps(user)}",
+                'password_file = "stomp.password"',
                 'private_key = "keys/agent.key"',
                 'control_plane_public_key = "keys/control-plane.pub"',
                 'state_dir = "state"',
@@ -185,13 +195,14 @@ class _Collector(stomp.ConnectionListener):
 class ControlPlane:
     """Sends signed requests to agents and collects every reply from /queue/orbiter.replies."""
 
-    def __init__(self, stomp_url: str) -> None:
+    def __init__(self, stomp_url: str, credentials: tuple[str, str]) -> None:
+        """credentials: the control plane's broker login (lab.services.ActiveMQ.control_plane)."""
         host, port = stomp_url.removeprefix("stomp://").rsplit(":", 1)
         self.conn = stomp.Connection12([(host, int(port))], auto_decode=False)
         self.replies: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
         self.conn.set_listener("control-plane", _Collector(self._on_message))
-        self.conn.connect(wait=True)
+        self.conn.connect(*credentials, wait=True)
         self.conn.subscribe(REPLIES, id="replies", ack="auto")
 
     def _on_message(self, frame: Any) -> None:

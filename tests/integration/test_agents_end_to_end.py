@@ -54,7 +54,8 @@ class Stack:
         signing_key = tmp_path / "control-plane.key"
         settings.ORBITER_SIGNING_KEY_FILE = str(signing_key)
         self.control_plane_public = signing_key_create()
-        self.env = {**live_env, "ORBITER_BUS_URL": amq.url, "ORBITER_SIGNING_KEY_FILE": str(signing_key)}
+        # amq.env(): the control plane's broker login; each agent logs in as itself (_configure).
+        self.env = {**live_env, **amq.env(), "ORBITER_BUS_URL": amq.url, "ORBITER_SIGNING_KEY_FILE": str(signing_key)}
         self.root = tmp_path / "deployed"
         self.root.mkdir()
         modules = tmp_path / "modules"
@@ -90,9 +91,13 @@ class Stack:
             "--node_terminus=exec", f"--external_nodes={enc}", "--modulepath", str(modules),
             "--detailed-exitcodes", "--color=false", str(modules / "site.pp"),
         ]  # fmt: skip
+        user, password = self.amq.credentials(certname)
+        (home / "stomp.password").touch(mode=0o600)
+        (home / "stomp.password").write_text(password + "\n")
         self.configs[certname] = home / "agent.toml"
         self.configs[certname].write_text("\n".join([
             f'certname = "{certname}"', f"brokers = {json.dumps([self.amq.url])}",
+            f"username = {json.dumps(user)}", 'password_file = "stomp.password"',
             'private_key = "keys/agent.key"', 'control_plane_public_key = "keys/control-plane.pub"',
             'state_dir = "state"', "heartbeat_ms = 2000", "[puppet]",
             f"command = {json.dumps(self.commands[certname])}",

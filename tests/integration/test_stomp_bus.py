@@ -2,7 +2,6 @@
 out persistent on each host's queue, replies come back through competing listeners and
 are acknowledged only once recorded."""
 
-import threading
 import time
 
 import pytest
@@ -36,39 +35,43 @@ def broker(tmp_path_factory):
 
 @pytest.fixture
 def fleet(settings, tmp_path, broker):
+    settings.ORBITER_STOMP_USER, settings.ORBITER_STOMP_PASSWORD = broker.control_plane
     yield enrolled_fleet(settings, tmp_path, broker.url, hosts=2)
     reset_bus()
 
 
-class FakeAgent(threading.Thread):
-    """Plays the node agents on the broker: verifies each request, answers it signed."""
+class FakeAgent:
+    """Plays the node agents on the broker, each on its own connection with its own broker
+    login: verifies each request, answers it signed."""
 
     def __init__(self, broker, agents, certnames):
-        super().__init__(daemon=True)
         self.agents, self.certnames = agents, certnames
-        self.conn = stomp.Connection12([("127.0.0.1", int(broker.url.rsplit(":", 1)[1]))], auto_decode=False)
-        self.conn.connect(wait=True)
         self.control_plane = KeyRing({protocol.CONTROL_PLANE: parse_public_key(signing_public_key().encode())})
         self.seen = []
+        self.conns = [self._connect(broker, certname) for certname in certnames]
+
+    def _connect(self, broker, certname):
+        conn = stomp.Connection12([("127.0.0.1", broker.port)], auto_decode=False)
         outer = self
 
         class Listener(stomp.ConnectionListener):
             def on_message(self, frame):
                 request = protocol.decode_and_verify(frame.body, keys=outer.control_plane, now=time.time())
-                certname = frame.headers["destination"].rsplit(".agent.", 1)[1]
                 outer.seen.append((certname, request))
                 reply = protocol.make_reply(request, {"ok": True, "kind": "changed", "exit_code": 2},
                                             sender=certname, now=time.time())
-                outer.conn.send(REPLIES, protocol.encode(protocol.sign(reply, outer.agents.keys[certname])),
-                                headers={"persistent": "true"})
-                outer.conn.ack(frame.headers["ack"])
+                conn.send(REPLIES, protocol.encode(protocol.sign(reply, outer.agents.keys[certname])),
+                          headers={"persistent": "true"})
+                conn.ack(frame.headers["ack"])
 
-        self.conn.set_listener("agent", Listener())
-        for certname in certnames:
-            self.conn.subscribe(agent_queue(certname), id=certname, ack="client-individual")
+        conn.set_listener("agent", Listener())
+        conn.connect(*broker.credentials(certname), wait=True)
+        conn.subscribe(agent_queue(certname), id=certname, ack="client-individual")
+        return conn
 
     def stop(self):
-        self.conn.disconnect()
+        for conn in self.conns:
+            conn.disconnect()
 
 
 def pump(tasks, bus, condition, timeout=20):

@@ -61,11 +61,11 @@ class Inbox:
         self.errors.put(frame)
 
 
-def _connect(stomp, port: int):
-    conn = stomp.Connection12([("127.0.0.1", port)], heartbeats=(0, 0), reconnect_attempts_max=1)
+def _connect(stomp, mq):
+    conn = stomp.Connection12([("127.0.0.1", mq.port)], heartbeats=(0, 0), reconnect_attempts_max=1)
     inbox = Inbox()
     conn.set_listener("inbox", inbox)
-    conn.connect(wait=True)
+    conn.connect(*mq.control_plane, wait=True)
     return conn, inbox
 
 
@@ -77,7 +77,7 @@ def test_activemq_persistent_message_survives_a_restart(tmp_path):
         started_s = time.monotonic() - t0
         assert mq.url == f"stomp://127.0.0.1:{mq.port}"
         assert mq.env_var == "ORBITER_STOMP_URL"
-        conn, inbox = _connect(stomp, mq.port)
+        conn, inbox = _connect(stomp, mq)
         conn.send("/queue/orbiter.lab.test", "survives", headers={"persistent": "true",
                                                                   "receipt": "sent-1"})
         assert inbox.receipts.get(timeout=10) == "sent-1"  # the broker has stored it
@@ -89,7 +89,7 @@ def test_activemq_persistent_message_survives_a_restart(tmp_path):
         mq.restart()
         restarted_s = time.monotonic() - t1
 
-        conn, inbox = _connect(stomp, mq.port)  # same port after the restart
+        conn, inbox = _connect(stomp, mq)  # same port after the restart
         try:
             conn.subscribe("/queue/orbiter.lab.test", id="1", ack="client-individual")
             frame = inbox.messages.get(timeout=15)

@@ -3,6 +3,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from orbiter.catalog.agents import (
+    agent_broker_password,
     agent_key_approve,
     agent_key_revoke,
     enrollment_token_create,
@@ -13,10 +14,11 @@ from orbiter.common.errors import OrbiterError
 
 
 class Command(BaseCommand):
-    help = "Agent keys: list, token HOST (one-time enrollment token), approve HOST --fingerprint FP, revoke HOST."
+    help = ("Agent keys: list, token HOST (one-time enrollment token), approve HOST --fingerprint FP, revoke HOST, "
+            "broker-password HOST (the host's broker password, derived from ORBITER_STOMP_SECRET_FILE).")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["list", "token", "approve", "revoke"])
+        parser.add_argument("action", choices=["list", "token", "approve", "revoke", "broker-password"])
         parser.add_argument("certname", nargs="?")
         parser.add_argument("--fingerprint", dest="expected", default="",
                             help="with approve: the fingerprint shown on the host")
@@ -36,6 +38,8 @@ class Command(BaseCommand):
                 sys.exit(2)
             if action == "token":
                 self.stdout.write(enrollment_token_create(certname=certname, actor=actor, ttl_hours=ttl_hours))
+            elif action == "broker-password":
+                self.stdout.write(agent_broker_password(certname=certname, actor=actor))
             elif action == "approve":
                 agent_key_approve(certname=certname, expected_fingerprint=expected, actor=actor)
                 self.stdout.write(f"{certname}: key trusted")
