@@ -214,3 +214,18 @@ def test_after_a_failed_connection_attempt_the_loop_waits_only_until_the_next_on
     assert not agent.step_connect()  # the next attempt, at once
     [second] = events(capsys, "connect_failed")
     assert 1.0 <= second["retry_in_s"] <= 2.0
+
+
+@pytest.mark.parametrize("tag", ["--noop", "-d", "--debug", "-", ":x"])
+def test_a_puppet_run_whose_tag_looks_like_an_option_is_refused_and_never_runs_puppet(
+    setup, capsys, tag
+):
+    request = json.loads(setup.request("puppet.run", RUN))  # make_request refuses such a tag
+    del request["signature"]
+
+    setup.deliver(setup.signed_raw({**request, "params": {**RUN, "tags": ["web", tag]}}))
+
+    assert setup.sent() == [("ack", "ack-1")]
+    [refused] = events(capsys, "refused")
+    assert refused["field"] == "params.tags[1]" and "not starting with -" in refused["error"]
+    assert setup.puppet_runs == 0 and len(setup.agent.store) == 0
