@@ -1,9 +1,11 @@
 """The agent fails over to the next broker, and comes back after its broker restarts."""
 
+import time
+
 import pytest
 
 from lab.services import ActiveMQ, free_port, started
-from tests.agent_daemon.support import ControlPlane
+from tests.agent_daemon.support import ControlPlane, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,3 +39,36 @@ def test_it_skips_a_dead_broker_and_reconnects_after_a_restart(make_host, own_br
     assert host.count("disconnected") == 1 and host.count("connected") == 2
     assert [e["reason"] for e in host.events("report")] == ["connected", "connected"]
     assert host.non_json_lines() == []  # stomp.py's own warnings included
+
+
+def test_after_a_broker_outage_each_agent_is_back_as_its_own_jittered_backoff_says(
+    make_host, own_broker
+):
+    """Each agent retries at 1, 2, 4, 8… s (each wait drawn from the upper half of its
+    step, up to 30 s) and connects at the first attempt after the broker is back: not the
+    30 s idle wait every agent once made after a failed attempt, all at the same instant."""
+    hosts = [make_host(brokers=[own_broker.url]) for _ in range(3)]
+
+    own_broker.stop()
+    stopped = time.time()
+    wait_until(lambda: all(h.count("connect_failed") >= 3 for h in hosts), 60,
+               "three failed connection attempts per agent")  # fmt: skip
+    own_broker.start()  # same port and kahaDB
+
+    def back(host):
+        return [e for e in host.events("connected") if e["ts"] > stopped]
+
+    wait_until(lambda: all(back(h) for h in hosts), 90, "every agent back")
+    schedules = []
+    for host in hosts:
+        back_at = back(host)[0]["ts"]
+        lost_at = max(e["ts"] for e in host.events("disconnected") if e["ts"] < back_at)
+        failures = [e for e in host.events("connect_failed") if lost_at <= e["ts"] < back_at]
+        delays = [e["retry_in_s"] for e in failures]
+        for i, delay in enumerate(delays):
+            step = min(2.0**i, 30.0)
+            assert 0.5 * step <= delay <= step, (i, delays)
+        assert back_at - failures[-1]["ts"] <= delays[-1] + 3.0, (failures[-1], back_at)
+        schedules.append(tuple(delays))
+    assert len(set(schedules)) == len(hosts)  # jittered: no two agents retry in step
+    assert all(ping(own_broker.url, host)["pong"] == host.certname for host in hosts)
