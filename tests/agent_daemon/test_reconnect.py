@@ -54,6 +54,7 @@ def test_after_a_broker_outage_each_agent_is_back_as_its_own_jittered_backoff_sa
     wait_until(lambda: all(h.count("connect_failed") >= 3 for h in hosts), 60,
                "three failed connection attempts per agent")  # fmt: skip
     own_broker.start()  # same port and kahaDB
+    ready = time.time()
 
     def back(host):
         return [e for e in host.events("connected") if e["ts"] > stopped]
@@ -70,5 +71,7 @@ def test_after_a_broker_outage_each_agent_is_back_as_its_own_jittered_backoff_sa
             assert 0.5 * step <= delay <= step, (i, delays)
         assert back_at - failures[-1]["ts"] <= delays[-1] + 3.0, (failures[-1], back_at)
         schedules.append(tuple(delays))
+    returns = sorted(round(back(h)[0]["ts"] - ready, 2) for h in hosts)
+    print(f"outage {ready - stopped:.1f}s; agents back {returns} s after the broker was ready")
     assert len(set(schedules)) == len(hosts)  # jittered: no two agents retry in step
     assert all(ping(own_broker.url, host)["pong"] == host.certname for host in hosts)
