@@ -85,9 +85,10 @@ class Agent:
         self.config = config
         self.keys: KeyRing = config.key_ring()
         self.signing_key = config.signing_key()
-        self.store = ReplayStore(config.state_dir)  # creates the directory, mode 0700
-        if warning := config.state_dir_warning():
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if warning := config.state_dir_warning():  # checked before anything is stored there
             log("config_warning", key="state_dir", warning=warning)
+        self.store = ReplayStore(config.state_dir)
         self.runner = PuppetRunner(config.puppet, config.state_dir, config.packages)
         self.inbox = Inbox()
         self.refusals = ThrottledLog()  # what senders control is logged at a bounded rate
