@@ -31,7 +31,8 @@ The files that hold trust are checked before they are read: this file,
 and the directory of `private_key`, may be written by their owner only (root or the
 agent's user); the private key itself may not be read by anyone else either. The state
 directory may not be writable by others (the replay store is what stops a request from
-running twice) and should not be readable by them (`state_dir_warning`).
+running twice); it and the password file should not be readable by them either
+(`file_warnings`).
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class AgentConfig:
     state_dir: Path
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
     tls: TlsConfig | None = None
     heartbeat_ms: int = 10000
     packages: tuple[str, ...] = ()
@@ -146,16 +148,23 @@ class AgentConfig:
             raise ConfigError(f"control_plane_public_key: {exc.message}") from exc
         return KeyRing({CONTROL_PLANE: key})
 
-    def state_dir_warning(self) -> str | None:
-        """Refuse a state directory others may write to; a warning if they may read it."""
+    def file_warnings(self) -> dict[str, str]:
+        """Refuse a state directory others may write to; a warning (by key) for it and for
+        the password file when others may read them."""
         _trusted(self.state_dir, "state_dir", directory_too=False)
-        mode = others_may_read(self.state_dir)
-        if mode is None:
-            return None
-        return (
-            f"state_dir {self.state_dir} has mode {mode:04o}: other users can read the stored "
-            f"replies and facts (run: chmod 700 {self.state_dir})"
-        )
+        warnings = {}
+        if (mode := others_may_read(self.state_dir)) is not None:
+            warnings["state_dir"] = (
+                f"state_dir {self.state_dir} has mode {mode:04o}: other users can read the "
+                f"stored replies and facts (run: chmod 700 {self.state_dir})"
+            )
+        path = self.password_file
+        if path is not None and (mode := others_may_read(path)) is not None:
+            warnings["password_file"] = (
+                f"password_file {path} has mode {mode:04o}: other users can read the broker "
+                f"password (run: chmod 600 {path})"
+            )
+        return warnings
 
 
 def load_config(path: str | Path) -> AgentConfig:
@@ -185,8 +194,9 @@ def parse_config(data: dict[str, Any], *, base: Path = Path(".")) -> AgentConfig
     password_file = _opt(data, "password_file", str)
     if password is not None and password_file is not None:
         raise ConfigError("password and password_file: give one of them, not both")
-    if password_file is not None:
-        password = _read_password(_path(base, password_file))
+    password_path = _path(base, password_file) if password_file is not None else None
+    if password_path is not None:
+        password = _read_password(password_path)
     puppet = _opt(data, "puppet", dict) or {}
     tls = _opt(data, "tls", dict)
     return AgentConfig(
@@ -194,6 +204,7 @@ def parse_config(data: dict[str, Any], *, base: Path = Path(".")) -> AgentConfig
         brokers=_brokers(data.get("brokers")),
         username=_opt(data, "username", str),
         password=password,
+        password_file=password_path,
         tls=_tls(tls, base) if tls is not None else None,
         private_key=_path(base, _get(data, "private_key", str)),
         control_plane_public_key=_path(base, _get(data, "control_plane_public_key", str)),

@@ -86,8 +86,8 @@ class Agent:
         self.keys: KeyRing = config.key_ring()
         self.signing_key = config.signing_key()
         config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if warning := config.state_dir_warning():  # checked before anything is stored there
-            log("config_warning", key="state_dir", warning=warning)
+        for key, warning in config.file_warnings().items():  # before anything is stored there
+            log("config_warning", key=key, warning=warning)
         self.store = ReplayStore(config.state_dir)
         self.runner = PuppetRunner(config.puppet, config.state_dir, config.packages)
         self.inbox = Inbox()

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def etc(tmp_path: Path) -> Path:
-    """/etc/orbiter-agent as documented: keys/ and trust/ beside the config, all 0755/0644."""
+    """/etc/orbiter-agent as documented: keys/ and trust/ beside the config, directories
+    0755, the config and the public key 0644, the password 0600."""
     etc = tmp_path / "etc"
     for d in (etc, etc / "keys", etc / "trust"):
         d.mkdir(mode=0o755)
@@ -35,8 +36,9 @@ def etc(tmp_path: Path) -> Path:
         'control_plane_public_key = "trust/control-plane.pub"\n'
         f'state_dir = "{tmp_path / "state"}"\n'
     )
-    for f in ("stomp.password", "agent.toml", "trust/control-plane.pub"):
+    for f in ("agent.toml", "trust/control-plane.pub"):
         os.chmod(etc / f, 0o644)
+    os.chmod(etc / "stomp.password", 0o600)
     return etc
 
 
@@ -129,3 +131,14 @@ def test_a_state_directory_it_creates_is_its_own_and_draws_no_warning(etc, tmp_p
 
     assert oct(os.stat(tmp_path / "state").st_mode & 0o777) == "0o700"
     assert capsys.readouterr().err == ""
+
+
+def test_it_warns_when_other_users_can_read_the_broker_password(etc, capsys):
+    os.chmod(etc / "stomp.password", 0o644)
+
+    Agent(load_config(etc / "agent.toml")).store.close()
+
+    [warning] = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert (warning["event"], warning["key"]) == ("config_warning", "password_file")
+    assert "has mode 0644: other users can read the broker password" in warning["warning"]
+    assert f"(run: chmod 600 {etc / 'stomp.password'})" in warning["warning"]
