@@ -140,7 +140,8 @@ def test_the_lab_broker_refuses_a_frame_bigger_than_its_limit_before_any_agent_s
     sender.send(b"x" * (ActiveMQ.MAX_FRAME_SIZE + 1), confirmed=False)
 
     wait_until(lambda: not sender.conn.is_connected(), 30, "the broker to close the connection")
-    assert sender.errors == ["The maximum frame size was exceeded"]
+    # ActiveMQ may go on to parse the rest of the frame as another and refuse that too
+    assert sender.errors[0] == "The maximum frame size was exceeded", sender.errors
     ping = control_plane.request("ping", target=host)  # the agent is fine and saw nothing
     control_plane.send(host, control_plane.signed(host, ping))
     control_plane.replies_to(host, ping)
