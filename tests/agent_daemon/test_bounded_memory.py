@@ -13,19 +13,13 @@ import pytest
 import stomp
 
 from lab.services import ActiveMQ, started
-from tests.agent_daemon.support import ControlPlane, Host, wait_until
+from tests.agent_daemon.support import WAIT_FOR_GO, ControlPlane, Host, wait_until
 
 pytestmark = pytest.mark.integration
 TOPIC = "/topic/orbiter.all"
 JUNK_FRAMES, JUNK_BYTES = 300, 1024 * 1024  # 300 MB in all
 AHEAD_FRAMES = 16  # sent but not yet read by the agent, at most
 RSS_LIMIT_KB = 60 * 1024
-# A Puppet run that lasts until the test creates `go` in the host's root: the junk arrives
-# while the agent's loop is busy, as in the finding (37 MB grew to 349 MB).
-WAIT_FOR_GO = (
-    "exec {{ 'wait-for-go': timeout => 600, "
-    "command => \"/bin/sh -c 'while [ ! -e {root}/go ]; do sleep 0.1; done'\" }}"
-)
 
 
 def memory_kb(host: Host) -> dict[str, int]:
@@ -84,6 +78,7 @@ def unlimited_broker(stomp_url, tmp_path):
 def test_300_mb_of_junk_on_the_topic_during_a_puppet_run_leaves_the_agent_small(
     make_host, unlimited_broker, record_property
 ):
+    # the junk arrives while the agent's loop is busy, as in the finding (37 MB grew to 349 MB)
     host = make_host(manifest=WAIT_FOR_GO, brokers=[unlimited_broker.url])
     control_plane = ControlPlane(unlimited_broker.url)
     try:

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from lab.services import ActiveMQ, free_port, started
-from tests.agent_daemon.support import ControlPlane, wait_until
+from tests.agent_daemon.support import WAIT_FOR_GO, ControlPlane, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +75,35 @@ def test_after_a_broker_outage_each_agent_is_back_as_its_own_jittered_backoff_sa
     print(f"outage {ready - stopped:.1f}s; agents back {returns} s after the broker was ready")
     assert len(set(schedules)) == len(hosts)  # jittered: no two agents retry in step
     assert all(ping(own_broker.url, host)["pong"] == host.certname for host in hosts)
+
+
+def test_a_run_that_ends_during_a_broker_outage_is_answered_as_soon_as_its_agent_is_back(
+    make_host, own_broker
+):
+    """The reply cannot be sent while the broker is down; the request, never ACKed, comes
+    back on the new connection and is answered from the replay store: Puppet runs once and
+    the host waits only for its agent's backoff, not for an idle timeout."""
+    host = make_host(manifest=WAIT_FOR_GO, brokers=[own_broker.url])
+    control_plane = ControlPlane(own_broker.url)
+    request = control_plane.request("puppet.run", {"noop": False, "timeout_s": 600}, target=host)
+    control_plane.send(host, control_plane.signed(host, request))
+    wait_until(lambda: host.puppet_runs == 1, 60, "Puppet to start")
+
+    own_broker.stop()
+    (host.root / "go").touch()  # the run ends while the broker is down
+    wait_until(lambda: host.count("send_failed") and host.count("connect_failed") >= 2, 60,
+               "the reply to fail and two connection attempts")  # fmt: skip
+    own_broker.start()
+    ready = time.time()
+    control_plane = ControlPlane(own_broker.url)
+    try:
+        [(_, _, reply)] = control_plane.replies_to(host, request, timeout=60)
+        answered = time.time()
+    finally:
+        control_plane.close()
+
+    last_delay = host.events("connect_failed")[-1]["retry_in_s"]
+    print(f"answered {answered - ready:.1f}s after the broker was ready (last delay {last_delay}s)")
+    assert answered - ready <= last_delay + 5.0, (answered - ready, last_delay)
+    assert reply.result["ok"] is True and reply.result["kind"] == "changed"
+    assert host.count("replay_answered") == 1 and host.puppet_runs == 1
