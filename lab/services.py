@@ -246,13 +246,19 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         "java.naming/javax.naming.spi", "java.rmi/sun.rmi.transport.tcp",
         "java.base/java.util.concurrent", "java.base/java.util.concurrent.atomic")]
 
+    # wireFormat.maxFrameSize: a client sending a bigger frame is disconnected, so no frame
+    # past it reaches a destination (Orbiter's messages are <= 64 KiB; docs/security.md).
+    MAX_FRAME_SIZE = 131072
+
     def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
-                 max_connections: int | None = None, secret: str | None = None):
+                 max_connections: int | None = None, secret: str | None = None,
+                 max_frame_size: int | None = MAX_FRAME_SIZE):
         """max_connections: the STOMP connector's maximumConnections (None: ActiveMQ's default, 1000).
         secret: the broker secret (default: a new one), e.g. another lab broker's `secret` so the
-        same passwords work on both, as on brokers behind one failover list."""
+        same passwords work on both, as on brokers behind one failover list.
+        max_frame_size: its wireFormat.maxFrameSize (None: no limit, as a misconfigured broker)."""
         super().__init__(lab_dir, port, timeout)
-        self.max_connections = max_connections
+        self.max_connections, self.max_frame_size = max_connections, max_frame_size
         self.secret = secret or secrets.token_urlsafe(48)
         self.previous_secrets: list[str] = []  # still accepted (a rotation under way); see start()
         self.secret_file = self.dir / "conf" / "orbiter-broker.secret"
@@ -315,6 +321,7 @@ log4j.appender.out.layout.ConversionPattern=%d{ISO8601} %-5p %c{1} - %m%n
         for d in (conf, data, tmp):
             d.mkdir(parents=True, exist_ok=True)
         uri_options = f"&amp;maximumConnections={self.max_connections}" if self.max_connections else ""
+        uri_options += f"&amp;wireFormat.maxFrameSize={self.max_frame_size}" if self.max_frame_size else ""
         self.secret_file.touch(mode=0o600)
         self.secret_file.write_text("".join(f"{s}\n" for s in (self.secret, *self.previous_secrets)))
         try:

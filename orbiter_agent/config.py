@@ -25,6 +25,14 @@ Relative paths are taken from the file's directory. With [tls], every broker con
 uses TLS and checks the broker's certificate against ca_file. Every refusal is a
 `ConfigError` naming the key and saying what is allowed; the key files are read at load
 time, so a bad key stops the agent before it connects.
+
+The files that hold trust are checked before they are read: this file,
+`control_plane_public_key`, `password_file` and the [tls] files, each with its directory,
+and the directory of `private_key`, may be written by their owner only (root or the
+agent's user); the private key itself may not be read by anyone else either. The state
+directory may not be writable by others (the replay store is what stops a request from
+running twice); it and the password file should not be readable by them either
+(`file_warnings`).
 """
 
 from __future__ import annotations
@@ -38,7 +46,14 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from orbiter_agent.keys import KeyRing, load_private_key, parse_public_key
+from orbiter_agent.keys import (
+    KeyFileError,
+    KeyRing,
+    check_owner_writable_only,
+    load_private_key,
+    others_may_read,
+    parse_public_key,
+)
 from orbiter_agent.schema import CONTROL_PLANE, ProtocolError, check_sender, is_int
 
 DEFAULT_PUPPET_COMMAND = ("puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes")
@@ -93,6 +108,7 @@ class AgentConfig:
     state_dir: Path
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
     tls: TlsConfig | None = None
     heartbeat_ms: int = 10000
     packages: tuple[str, ...] = ()
@@ -112,13 +128,16 @@ class AgentConfig:
 
     def signing_key(self) -> Ed25519PrivateKey:
         try:
-            return load_private_key(self.private_key)
+            key = load_private_key(self.private_key)  # refused if anyone else may read it
         except ProtocolError as exc:
             raise ConfigError(f"private_key: {exc.message}") from exc
+        _trusted(self.private_key, "private_key")  # its owner, and the keys directory
+        return key
 
     def key_ring(self) -> KeyRing:
         """The control plane's key: the only signature this agent believes."""
         path = self.control_plane_public_key
+        _trusted(path, "control_plane_public_key")
         try:
             key = parse_public_key(path.read_bytes(), source=str(path))
         except OSError as exc:
@@ -129,9 +148,28 @@ class AgentConfig:
             raise ConfigError(f"control_plane_public_key: {exc.message}") from exc
         return KeyRing({CONTROL_PLANE: key})
 
+    def file_warnings(self) -> dict[str, str]:
+        """Refuse a state directory others may write to; a warning (by key) for it and for
+        the password file when others may read them."""
+        _trusted(self.state_dir, "state_dir", directory_too=False)
+        warnings = {}
+        if (mode := others_may_read(self.state_dir)) is not None:
+            warnings["state_dir"] = (
+                f"state_dir {self.state_dir} has mode {mode:04o}: other users can read the "
+                f"stored replies and facts (run: chmod 700 {self.state_dir})"
+            )
+        path = self.password_file
+        if path is not None and (mode := others_may_read(path)) is not None:
+            warnings["password_file"] = (
+                f"password_file {path} has mode {mode:04o}: other users can read the broker "
+                f"password (run: chmod 600 {path})"
+            )
+        return warnings
+
 
 def load_config(path: str | Path) -> AgentConfig:
     """Read and check `path`; raise ConfigError with the first problem found."""
+    _trusted(Path(path), "config file")
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -156,8 +194,9 @@ def parse_config(data: dict[str, Any], *, base: Path = Path(".")) -> AgentConfig
     password_file = _opt(data, "password_file", str)
     if password is not None and password_file is not None:
         raise ConfigError("password and password_file: give one of them, not both")
-    if password_file is not None:
-        password = _read_password(_path(base, password_file))
+    password_path = _path(base, password_file) if password_file is not None else None
+    if password_path is not None:
+        password = _read_password(password_path)
     puppet = _opt(data, "puppet", dict) or {}
     tls = _opt(data, "tls", dict)
     return AgentConfig(
@@ -165,6 +204,7 @@ def parse_config(data: dict[str, Any], *, base: Path = Path(".")) -> AgentConfig
         brokers=_brokers(data.get("brokers")),
         username=_opt(data, "username", str),
         password=password,
+        password_file=password_path,
         tls=_tls(tls, base) if tls is not None else None,
         private_key=_path(base, _get(data, "private_key", str)),
         control_plane_public_key=_path(base, _get(data, "control_plane_public_key", str)),
@@ -242,6 +282,7 @@ def _tls(table: dict[str, Any], base: Path) -> TlsConfig:
     for key, path in paths.items():
         if not path.is_file():
             raise ConfigError(f"tls.{key}: no such file {path}")
+        _trusted(path, f"tls.{key}")
     return TlsConfig(**paths)
 
 
@@ -274,7 +315,15 @@ def _seconds(value: Any, name: str) -> float:
     return float(value)
 
 
+def _trusted(path: Path, key: str, *, directory_too: bool = True) -> None:
+    try:
+        check_owner_writable_only(path, directory_too=directory_too)
+    except KeyFileError as exc:
+        raise ConfigError(f"{key}: {exc.message}") from exc
+
+
 def _read_password(path: Path) -> str:
+    _trusted(path, "password_file")
     try:
         text = path.read_text().strip()
     except OSError as exc:

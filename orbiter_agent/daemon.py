@@ -44,17 +44,36 @@ from orbiter_agent.protocol import (
     sign,
 )
 from orbiter_agent.puppet import PuppetRunner
-from orbiter_agent.schema import parse_json_object
-from orbiter_agent.transport import PERSISTENT, REQUESTS, WAKE, Inbound, Listener, connect, log
+from orbiter_agent.schema import BROADCAST, parse_json_object
+from orbiter_agent.transport import (
+    BROADCAST_SUB,
+    PERSISTENT,
+    REQUESTS,
+    WAKE,
+    Inbound,
+    Inbox,
+    Listener,
+    ThrottledLog,
+    connect,
+    log,
+)
 
 __all__ = ["Agent", "Inbound", "log", "readable_request"]
 
 INTERRUPTED = "interrupted: the agent restarted during this request"
-BACKOFF_MAX_S = 30.0
+# After a failed connection attempt: 1 s doubling to 30 s, each wait drawn from the upper
+# half of the step, so a fleet that lost its broker at one instant comes back spread out.
+BACKOFF_FIRST_S, BACKOFF_MAX_S, BACKOFF_JITTER = 1.0, 30.0, (0.5, 1.0)
 # The loop sleeps until a message, a lost connection (WAKE) or a stop wakes it; this is
 # only a safety net. (It woke every 0.5 s until 2026-11-26: 1,000 agents on one machine
 # spent ~0.2 CPU-seconds per second doing nothing.)
 IDLE_WAIT_S = 30.0
+
+
+_ONE_HOST_ON_TOPIC = (
+    f'the broadcast topic carries only requests for every host (target "{BROADCAST}"); '
+    "a request for one host is accepted only on its own queue"
+)
 
 
 class _Stopped(Exception):
@@ -66,14 +85,18 @@ class Agent:
         self.config = config
         self.keys: KeyRing = config.key_ring()
         self.signing_key = config.signing_key()
+        config.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for key, warning in config.file_warnings().items():  # before anything is stored there
+            log("config_warning", key=key, warning=warning)
         self.store = ReplayStore(config.state_dir)
         self.runner = PuppetRunner(config.puppet, config.state_dir, config.packages)
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.inbox = Inbox()
+        self.refusals = ThrottledLog()  # what senders control is logged at a bounded rate
         self.stopping = False
         self._conn: stomp.Connection12 | None = None
         self._listener = Listener(self.inbox, 0)  # of the current connection
         self._generation = 0
-        self._backoff_s = 1.0
+        self._backoff_s = BACKOFF_FIRST_S
         self._next_attempt = 0.0
         self._idle = False  # the loop is waiting for the inbox (only then may a signal end it)
 
@@ -94,7 +117,7 @@ class Agent:
         log("starting", certname=self.config.certname, queue=self.config.request_queue)
         while not self.stopping:
             try:
-                self.step_connect() or self.step_message()
+                self.step_connect() or self.step_message(self.wait_s())
             except _Stopped:  # the signal came as the wait ended: a message taken is
                 pass  # left unacknowledged, and the broker delivers it again
         log("stopping", reason="signal")
@@ -102,6 +125,14 @@ class Agent:
         self.store.close()
         log("stopped")
         return 0
+
+    def wait_s(self) -> float:
+        """How long the loop may wait for a message: connected, until one comes (a lost
+        connection wakes it); disconnected, only until the next connection attempt is due
+        (nothing can wake it then)."""
+        if self._conn is not None:
+            return IDLE_WAIT_S
+        return max(0.0, self._next_attempt - time.monotonic())
 
     # The steps: each returns whether it did work.
 
@@ -114,18 +145,19 @@ class Agent:
             log("disconnected")  # closed by the broker, a heartbeat timeout or a failed send
             self._conn = None
         if time.monotonic() < self._next_attempt:
-            time.sleep(0.1)
-            return False
+            return False  # the loop waits on the inbox until the attempt is due
         self._generation += 1
         try:
-            self._conn, self._listener = connect(self.config, self.inbox, self._generation)
+            self._conn, self._listener = connect(
+                self.config, self.inbox, self._generation, self.refusals
+            )
         except (StompException, OSError) as exc:
-            delay = self._backoff_s * random.uniform(0.8, 1.0)  # noqa: S311 - jitter only
-            log("connect_failed", error=str(exc) or type(exc).__name__, retry_in_s=round(delay, 1))
+            delay = self._backoff_s * random.uniform(*BACKOFF_JITTER)  # noqa: S311 - jitter only
+            log("connect_failed", error=str(exc) or type(exc).__name__, retry_in_s=round(delay, 3))
             self._next_attempt = time.monotonic() + delay
             self._backoff_s = min(self._backoff_s * 2, BACKOFF_MAX_S)
             return False
-        self._backoff_s = 1.0
+        self._backoff_s = BACKOFF_FIRST_S
         self.send_report("connected")
         return True
 
@@ -135,6 +167,7 @@ class Agent:
         try:
             item = self.inbox.get(timeout=wait_s)
         except (queue.Empty, _Stopped):
+            self.refusals.flush()  # counts of suppressed lines go out even when all is quiet
             return False
         finally:
             self._idle = False
@@ -175,18 +208,26 @@ class Agent:
         return True
 
     def answer(self, item: Inbound) -> bytes | None:
-        """The encoded reply to one message, or None when it deserves none."""
+        """The encoded reply to one message, or None when it deserves none.
+
+        On the broadcast topic only requests for every host ("*") are taken: the control
+        plane sends a request for one host to its queue, so a copy of one on the topic is
+        refused before its id is looked up or recorded, and the genuine copy still runs.
+        """
+        on_topic = item.subscription == BROADCAST_SUB
         try:
             request = decode_and_verify(
                 item.body,
                 keys=self.keys,
                 now=time.time(),
                 seen=self.store,
-                recipient=self.config.certname,
+                recipient=BROADCAST if on_topic else self.config.certname,
             )
             if request.kind != "request":
                 raise ProtocolError(Code.BAD_FIELD, "the agent accepts requests only", field="kind")
         except ProtocolError as exc:
+            if on_topic and exc.code == Code.WRONG_TARGET:
+                exc = ProtocolError(Code.WRONG_TARGET, _ONE_HOST_ON_TOPIC, field="target")
             return self._refused(item, exc)
         self.store.remember(request.id, request.expires_at, None)
         log("request", id=request.id, action=request.action, params=request.params)
@@ -214,7 +255,9 @@ class Agent:
         return True
 
     def _refused(self, item: Inbound, exc: ProtocolError) -> bytes | None:
-        if exc.code == Code.REPLAY and exc.envelope is not None:
+        # A request redelivered on our queue is answered again; a broadcast is delivered
+        # once, so a second copy on the topic is someone's replay: refused, not answered.
+        if exc.code == Code.REPLAY and exc.envelope is not None and item.subscription == REQUESTS:
             request = exc.envelope
             stored = self.store.stored_reply(request.id)
             if stored is not None:
@@ -228,7 +271,7 @@ class Agent:
         timing = exc.code in (Code.EXPIRED, Code.ISSUED_IN_FUTURE)  # all else was verified
         request = readable_request(item.body, self.keys, self.config.certname) if timing else None
         code, request_id = exc.code.value, request.id if request else None
-        log("refused", code=code, field=exc.field, error=exc.message, id=request_id)
+        self.refusals("refused", code=code, field=exc.field, error=exc.message, id=request_id)
         if request is None:
             return None
         error = f"refused ({code}): {exc.message}"

@@ -2,6 +2,10 @@
 
 - A private key is an unencrypted PKCS#8 PEM file, mode 0600; it is refused when group
   or others may read or write it (as ssh does), so a leaked key is noticed early.
+- A file that holds trust (a public key, a password, the agent's configuration) and its
+  directory may be written by their owner only, and owned by root or the agent's user:
+  whoever can replace the control plane's key can sign requests the agent believes
+  (`check_owner_writable_only`).
 - A public key is `<sender>.pub`: the raw 32-byte key in base64 on one line (what
   `orbiter-agent keygen` writes), or a PEM "PUBLIC KEY". The file name is the sender
   name the key speaks for: a certname, or `control-plane`.
@@ -107,6 +111,44 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(Code.BAD_KEY, f"{path} holds a key that is not Ed25519", field=str(path))
     return key
+
+
+def check_owner_writable_only(path: str | os.PathLike[str], *, directory_too: bool = True) -> None:
+    """Refuse `path` (and its directory) when group or others may write to it, or when it
+    belongs to someone other than root or this process's user. A missing file passes:
+    reading it then says so."""
+    target = Path(path).absolute()
+    for checked, kind in ((target, "file" if target.is_file() else "directory"),
+                          *([(target.parent, "directory")] if directory_too else [])):  # fmt: skip
+        try:
+            info = os.stat(checked)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise KeyFileError(
+                Code.BAD_KEY, f"cannot check {checked}: {exc.strerror}", field=str(checked)
+            ) from exc
+        mode, user = stat.S_IMODE(info.st_mode), os.geteuid()
+        if mode & 0o022:
+            raise KeyFileError(
+                Code.INSECURE_KEY_FILE,
+                f"{kind} {checked} has mode {mode:04o}: group and others must not be able to "
+                f"write to it (run: chmod go-w {checked})",
+                field=str(checked),
+            )
+        if info.st_uid not in (0, user):
+            raise KeyFileError(
+                Code.INSECURE_KEY_FILE,
+                f"{kind} {checked} is owned by uid {info.st_uid}: only root or the agent's "
+                f"user (uid {user}) may own it (run: chown {user} {checked})",
+                field=str(checked),
+            )
+
+
+def others_may_read(path: str | os.PathLike[str]) -> int | None:
+    """The mode of `path` when group or others have any access to it, else None."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    return mode if mode & 0o077 else None
 
 
 def parse_public_key(data: bytes, *, source: str = "public key") -> Ed25519PublicKey:

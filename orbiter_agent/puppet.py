@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from orbiter_agent.config import PuppetConfig
+from orbiter_agent.schema import TAG_RE
 
 OK, FAILED, TRANSIENT = "ok", "failed", "transient"
 TAIL_CHARS = 4000
@@ -91,6 +92,10 @@ class PuppetRunner:
         self.packages = tuple(packages)
 
     def run(self, noop: bool, tags: list[str], timeout_s: int) -> RunResult:
+        # Checked with the request already; checked again where Puppet's arguments are made.
+        for tag in tags:
+            if not TAG_RE.fullmatch(tag):
+                raise ValueError(f"tag {tag!r} is not a Puppet tag (A-Z a-z 0-9 _ : -, not -…)")
         result = self._run_alone(noop, tags, timeout_s)
         result.noop, result.tags = noop, list(tags)
         return result
@@ -119,7 +124,7 @@ class PuppetRunner:
 
     def _run_once(self, noop: bool, tags: list[str], timeout_s: int) -> RunResult:
         command = [*self.config.command, *(["--noop"] if noop else [])]
-        command += ["--tags", ",".join(tags)] if tags else []
+        command += [f"--tags={','.join(tags)}"] if tags else []  # one argument, never an option
         started, wall_start = time.monotonic(), time.time()
         with tempfile.TemporaryFile(dir=self.state_dir) as out:
             try:  # an argument list from the agent's own config, no shell

@@ -21,7 +21,7 @@ REPORT_ACTION = "facts"  # the one thing an agent reports unasked
 
 SENDER_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,252}")
 ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-TAG_RE = re.compile(r"[A-Za-z0-9_:-]{1,64}")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:-]{0,63}")  # never "-…": not an option to Puppet
 
 MAX_TAGS = 20
 PUPPET_TIMEOUT_RANGE = (1, 7200)
@@ -186,7 +186,9 @@ def validate_params(action: str, params: Any) -> dict[str, Any]:
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
             raise _bad(
-                f"params.tags[{i}]", f"must be 1-64 chars of A-Z a-z 0-9 _ : -, got {shown(tag)}"
+                f"params.tags[{i}]",
+                f"must be 1-64 chars of A-Z a-z 0-9 _ : -, not starting with - or :, "
+                f"got {shown(tag)}",
             )
     timeout = params.get("timeout_s", DEFAULT_PUPPET_TIMEOUT_S)
     low, high = PUPPET_TIMEOUT_RANGE

@@ -52,6 +52,13 @@ MANIFESTS = {
 }
 
 
+# A manifest whose Puppet run lasts until the test creates `go` in the host's root.
+WAIT_FOR_GO = (
+    "exec {{ 'wait-for-go': timeout => 600, "
+    "command => \"/bin/sh -c 'while [ ! -e {root}/go ]; do sleep 0.1; done'\" }}"
+)
+
+
 def write_module(modulepath: Path) -> Path:
     """`testapp`: a version file; `testapp::broken` fails; `testapp::slow` sleeps."""
     manifests = modulepath / "testapp" / "manifests"

@@ -67,7 +67,7 @@ class Setup:
         )
         self.conn = FakeConnection()
         monkeypatch.setattr(
-            daemon, "connect", lambda cfg, inbox, gen: (self.conn, Listener(inbox, gen))
+            daemon, "connect", lambda cfg, inbox, gen, *_: (self.conn, Listener(inbox, gen))
         )
         self.agent = daemon.Agent(load_config(tmp_path / "agent.toml"))
         assert self.agent.step_connect()
@@ -159,3 +159,73 @@ def test_a_ping_is_answered_without_a_report(setup, target, subscription):
     [(what, reply), *acks] = setup.sent()
     assert (what, reply["result"]["pong"]) == ("send", CERTNAME)
     assert acks == ([("ack", "ack-1")] if subscription == REQUESTS else [])
+
+
+def test_a_copy_of_a_puppet_run_on_the_topic_is_refused_and_the_real_one_on_the_queue_runs(
+    setup, capsys
+):
+    """Someone who may write to the topic copies a real request there first: the copy must
+    not use up the request's id, or the real one would be refused as a replay."""
+    body = setup.request("puppet.run", RUN)
+
+    setup.deliver(body, BROADCAST_SUB)
+    assert setup.sent() == []  # not answered: the control plane never sent it there
+    [refused] = events(capsys, "refused")
+    assert (refused["code"], refused["field"]) == ("wrong_target", "target")
+    assert "only on its own queue" in refused["error"]
+
+    setup.deliver(body, REQUESTS)
+    (what, reply), ack = setup.sent()
+    assert (what, reply["result"]["ok"], reply["result"]["kind"]) == ("send", True, "changed")
+    assert ack == ("ack", "ack-1")
+    assert setup.puppet_runs == 1
+
+
+def test_a_broadcast_replayed_on_the_topic_is_not_answered_twice(setup, capsys):
+    body = setup.request("ping", target="*")
+
+    setup.deliver(body, BROADCAST_SUB)
+    setup.deliver(body, BROADCAST_SUB)
+
+    [(what, reply)] = setup.sent()
+    assert (what, reply["result"]["pong"]) == ("send", CERTNAME)
+    assert [e["code"] for e in events(capsys, "refused")] == ["replay"]
+
+
+def test_after_a_failed_connection_attempt_the_loop_waits_only_until_the_next_one(
+    tmp_path, monkeypatch, capsys
+):
+    setup = Setup(tmp_path, monkeypatch)
+    agent = setup.agent
+    agent.step_disconnect()
+
+    def refused(*_):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(daemon, "connect", refused)
+    assert not agent.step_connect()
+
+    [failed] = events(capsys, "connect_failed")
+    assert 0.5 <= failed["retry_in_s"] <= 1.0  # the first step of the backoff, jittered
+    assert 0 < agent.wait_s() <= failed["retry_in_s"] + 0.001  # not the idle wait (30 s)
+    started = time.monotonic()
+    assert not agent.step_message(agent.wait_s())
+    assert time.monotonic() - started < 1.5
+    assert not agent.step_connect()  # the next attempt, at once
+    [second] = events(capsys, "connect_failed")
+    assert 1.0 <= second["retry_in_s"] <= 2.0
+
+
+@pytest.mark.parametrize("tag", ["--noop", "-d", "--debug", "-", ":x"])
+def test_a_puppet_run_whose_tag_looks_like_an_option_is_refused_and_never_runs_puppet(
+    setup, capsys, tag
+):
+    request = json.loads(setup.request("puppet.run", RUN))  # make_request refuses such a tag
+    del request["signature"]
+
+    setup.deliver(setup.signed_raw({**request, "params": {**RUN, "tags": ["web", tag]}}))
+
+    assert setup.sent() == [("ack", "ack-1")]
+    [refused] = events(capsys, "refused")
+    assert refused["field"] == "params.tags[1]" and "not starting with -" in refused["error"]
+    assert setup.puppet_runs == 0 and len(setup.agent.store) == 0

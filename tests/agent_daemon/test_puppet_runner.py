@@ -64,7 +64,7 @@ def test_it_classifies_puppets_detailed_exit_codes(tmp_path, code, status, kind,
 def test_it_passes_noop_and_tags_to_puppet(tmp_path):
     result = runner(tmp_path, 'echo "args: $*"').run(noop=True, tags=["a", "b_c"], timeout_s=10)
 
-    assert "args: --noop --tags a,b_c" in result.output_tail
+    assert "args: --noop --tags=a,b_c" in result.output_tail
     assert result.noop is True and result.tags == ["a", "b_c"]
 
 
@@ -147,3 +147,19 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def test_tags_reach_puppet_as_one_argument_that_no_tag_can_turn_into_an_option(tmp_path):
+    script = 'for a in "$@"; do echo "arg: $a"; done'
+
+    result = runner(tmp_path, script).run(noop=False, tags=["role::web", "db"], timeout_s=10)
+
+    assert result.output_tail.splitlines() == ["arg: --tags=role::web,db"]
+
+
+@pytest.mark.parametrize("tag", ["-d", "--noop", "a b", ""])
+def test_the_runner_itself_refuses_a_tag_that_is_not_a_puppet_tag(tmp_path, tag):
+    puppet = runner(tmp_path, "echo ran")
+
+    with pytest.raises(ValueError, match="is not a Puppet tag"):
+        puppet.run(noop=False, tags=["web", tag], timeout_s=10)

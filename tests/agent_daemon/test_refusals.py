@@ -7,6 +7,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from orbiter_agent.protocol import encode, sign
+from tests.agent_daemon.support import wait_until
 
 pytestmark = pytest.mark.integration
 RUN = {"noop": False, "timeout_s": 60}
@@ -41,15 +42,24 @@ def test_it_refuses_forged_expired_and_unsigned_requests(host, control_plane):
     assert host.puppet_runs == 0
 
 
-def test_it_refuses_a_puppet_run_sent_to_every_host_on_the_topic(host, control_plane):
+def test_a_puppet_run_copied_onto_the_topic_is_refused_and_the_real_one_still_runs(
+    host, control_plane
+):
+    """The copy is not answered (an answer would settle the real request as failed) and
+    does not use up the request's id: the real copy on the host's queue runs once."""
     request = control_plane.request("puppet.run", RUN, target=host)
-    control_plane.send(host, control_plane.signed(host, request), "/topic/orbiter.all")
+    body = control_plane.signed(host, request)
+    control_plane.send(host, body, "/topic/orbiter.all")
+    wait_until(lambda: host.count("refused"), 30, "the copy on the topic to be refused")
 
-    [(_, _, reply)] = control_plane.replies_to(host, request)
+    control_plane.send(host, body)
+    [(_, _, reply)] = control_plane.replies_to(host, request, timeout=120)
 
-    assert reply.result["ok"] is False and reply.result["transient"] is False
-    assert "only on this host's queue" in reply.result["error"]
-    assert host.puppet_runs == 0
+    assert reply.result["ok"] is True and reply.result["kind"] == "changed"
+    [refused] = host.events("refused")
+    assert (refused["code"], refused["field"]) == ("wrong_target", "target")
+    assert "only on its own queue" in refused["error"]
+    assert host.puppet_runs == 1
 
 
 def test_it_refuses_a_request_for_another_host_without_running_or_answering(host, control_plane):
