@@ -8,6 +8,7 @@ from orbiter.accounts import roles
 from orbiter.accounts.models import ApiToken
 from orbiter.accounts.tokens import token_create, token_revoke, user_named
 from orbiter.common.errors import OrbiterError
+from orbiter.core.management.ops import add_actor_argument, local_actor
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-role", default=roles.DEPLOYER, choices=roles.ROLES,
                             help="the most the token may do, whatever its user's role (default deployer)")
         parser.add_argument("--days", type=float, default=0, help="expire after this many days (default: never)")
-        parser.add_argument("--as", dest="actor", default="admin")
+        add_actor_argument(parser)
 
     def handle(self, *args, action, token_id, user, name, applications, environments, max_role, days, actor,
                **options):
@@ -43,14 +44,14 @@ class Command(BaseCommand):
                 if token_id is None:
                     self.stderr.write("error: revoke needs a token ID (see: orbiter tokens list)")
                     sys.exit(2)
-                token_revoke(token_id=token_id, actor=actor)
+                token_revoke(token_id=token_id, actor=local_actor(actor))
                 self.stdout.write(f"token {token_id} revoked")
                 return
             if not user:
                 self.stderr.write("error: --user: give the user the token acts as")
                 sys.exit(2)
             expires = timezone.now() + timedelta(days=days) if days > 0 else None
-            token, raw = token_create(user=user_named(user), name=name, actor=actor, applications=applications,
+            token, raw = token_create(user=user_named(user), name=name, actor=local_actor(actor), applications=applications,
                                       environments=environments, max_role=max_role, expires_at=expires)
             self.stderr.write(f"token {token.pk} created; it is shown only now, store it safely:")
             self.stdout.write(raw)

@@ -10,6 +10,7 @@ from orbiter.catalog.agents import (
 )
 from orbiter.catalog.models import Host
 from orbiter.common.errors import OrbiterError
+from orbiter.core.management.ops import add_actor_argument, local_actor
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--fingerprint", dest="expected", default="",
                             help="with approve: the fingerprint shown on the host")
         parser.add_argument("--ttl-hours", type=float, default=24, help="with token: validity (default 24)")
-        parser.add_argument("--as", dest="actor", default="admin")
+        add_actor_argument(parser)
 
     def handle(self, *args, action, certname, expected, ttl_hours, actor, **options):
         try:
@@ -35,12 +36,12 @@ class Command(BaseCommand):
                 self.stderr.write(f"error: {action} needs a CERTNAME")
                 sys.exit(2)
             if action == "token":
-                self.stdout.write(enrollment_token_create(certname=certname, actor=actor, ttl_hours=ttl_hours))
+                self.stdout.write(enrollment_token_create(certname=certname, actor=local_actor(actor), ttl_hours=ttl_hours))
             elif action == "approve":
-                agent_key_approve(certname=certname, expected_fingerprint=expected, actor=actor)
+                agent_key_approve(certname=certname, expected_fingerprint=expected, actor=local_actor(actor))
                 self.stdout.write(f"{certname}: key trusted")
             else:
-                agent_key_revoke(certname=certname, actor=actor)
+                agent_key_revoke(certname=certname, actor=local_actor(actor))
                 self.stdout.write(f"{certname}: key revoked")
         except OrbiterError as error:
             self.stderr.write(f"error: {error.message}")
