@@ -1,0 +1,65 @@
+"""Driving Django's admin as a browser does: a signed-in superuser posting its real forms."""
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.forms.models import model_to_dict
+from django.test import Client
+
+from orbiter.audit.models import Event
+
+ADMIN = "root"
+
+
+@pytest.fixture
+def admin_client(transactional_db):
+    User.objects.create_superuser(ADMIN, password="not used: force_login")
+    client = Client()
+    client.force_login(User.objects.get(username=ADMIN))
+    return client
+
+
+def change_url(obj) -> str:
+    return f"/admin/{obj._meta.app_label}/{obj._meta.model_name}/{obj.pk}/change/"
+
+
+def add_url(model) -> str:
+    return f"/admin/{model._meta.app_label}/{model._meta.model_name}/add/"
+
+
+def delete_url(obj) -> str:
+    return f"/admin/{obj._meta.app_label}/{obj._meta.model_name}/{obj.pk}/delete/"
+
+
+def list_url(model) -> str:
+    return f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+
+
+def form_data(obj, fields, **overrides) -> dict:
+    """The change form as the admin fills it in for `obj`, with some fields changed."""
+    values = model_to_dict(obj, fields=fields)
+    data = {}
+    for name, value in {**values, **overrides}.items():
+        if isinstance(value, dict | list) and not (isinstance(value, list) and value and hasattr(value[0], "pk")):
+            data[name] = json.dumps(value)
+        elif isinstance(value, list):
+            data[name] = [item.pk for item in value]
+        elif value is None:
+            data[name] = ""
+        elif hasattr(value, "pk"):
+            data[name] = value.pk
+        else:
+            data[name] = value
+    return data
+
+
+def field_errors(response) -> dict:
+    """{field: [messages]} of the admin form the page shows again (non-field errors under None)."""
+    form = response.context["adminform"].form
+    return {name or None: list(messages) for name, messages in form.errors.items()}
+
+
+def events(verb: str | None = None):
+    found = Event.objects.all()
+    return list(found.filter(verb=verb) if verb else found)
