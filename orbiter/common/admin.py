@@ -90,8 +90,10 @@ class ServiceAdmin(admin.ModelAdmin):
         return type(form.__name__, (CheckedForm, form), {"admin_page": self, "original": obj})
 
     def form_field(self, error: OrbiterError, form) -> str | None:
-        name = error.extra.get("field")
-        name = self.error_fields.get(name, name)
+        """The form field a refusal is shown on: the one it names, the field holding the
+        part it names ("options.url" on options), or None (above the form)."""
+        name = error.extra.get("field") or ""
+        name = self.error_fields.get(name, name).split(".")[0]
         return name if name in form.fields else None
 
     def save_model(self, request, obj, form, change):

@@ -2,22 +2,11 @@
 
 import json
 
-import pytest
-from django.contrib.auth.models import User
 from django.forms.models import model_to_dict
-from django.test import Client
 
 from orbiter.audit.models import Event
 
 ADMIN = "root"
-
-
-@pytest.fixture
-def admin_client(transactional_db):
-    User.objects.create_superuser(ADMIN, password="not used: force_login")
-    client = Client()
-    client.force_login(User.objects.get(username=ADMIN))
-    return client
 
 
 def change_url(obj) -> str:

@@ -5,10 +5,9 @@ import pytest
 
 from orbiter.catalog import services as catalog
 from orbiter.catalog.models import Application, Environment, FreezeWindow, Host
-from tests.web.admin import (
+from tests.web.admin.support import (
     ADMIN,
     add_url,
-    admin_client,  # noqa: F401 (fixture)
     change_url,
     delete_url,
     events,
