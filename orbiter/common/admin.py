@@ -106,7 +106,10 @@ class ServiceAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def save_related(self, request, form, formsets, change):
-        """The services set many-to-many fields themselves, and the pages have no writable inlines."""
+        """The services set many-to-many fields themselves. Inlines here are read-only lists
+        (ReadOnlyInline): saving them writes nothing, and lets the admin describe the change."""
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
     def delete_model(self, request, obj):
         self.remove(request.user.get_username(), obj)

@@ -2,6 +2,7 @@
 
 import json
 
+from django.db import models
 from django.forms.models import model_to_dict
 
 from orbiter.audit.models import Event
@@ -27,19 +28,18 @@ def list_url(model) -> str:
 
 def form_data(obj, fields, **overrides) -> dict:
     """The change form as the admin fills it in for `obj`, with some fields changed."""
-    values = model_to_dict(obj, fields=fields)
+    values = {**model_to_dict(obj, fields=fields), **overrides}
     data = {}
-    for name, value in {**values, **overrides}.items():
-        if isinstance(value, dict | list) and not (isinstance(value, list) and value and hasattr(value[0], "pk")):
-            data[name] = json.dumps(value)
-        elif isinstance(value, list):
+    for name, value in values.items():
+        field = obj._meta.get_field(name)
+        if field.many_to_many:
             data[name] = [item.pk for item in value]
+        elif isinstance(field, models.JSONField):
+            data[name] = json.dumps(value)
         elif value is None:
             data[name] = ""
-        elif hasattr(value, "pk"):
-            data[name] = value.pk
         else:
-            data[name] = value
+            data[name] = value.pk if hasattr(value, "pk") else value
     return data
 
 
