@@ -27,7 +27,7 @@ class RoleBindingAdmin(ServiceAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def check(self, data, original):
+    def validate(self, data, original):
         services.role_binding_validate(**names(data))
 
     def create(self, actor, data):
@@ -85,7 +85,7 @@ class AuditedUserAdmin(ServiceAdmin, UserAdmin):
 
     readonly_fields = ["last_login", "date_joined"]
 
-    def check(self, data, original):
+    def validate(self, data, original):
         if original is None:
             users.user_validate({"username": data.get("username")})
         else:
@@ -117,7 +117,7 @@ class AuditedUserAdmin(ServiceAdmin, UserAdmin):
 class AuditedGroupAdmin(ServiceAdmin, GroupAdmin):
     """Groups are created, changed and deleted through the group services, each audited."""
 
-    def check(self, data, original):
+    def validate(self, data, original):
         users.group_validate({"name": data.get("name")})
 
     def create(self, actor, data):

@@ -28,7 +28,7 @@ class ApplicationAdmin(ServiceAdmin):
     # A bad rollout setting is shown on the field that holds it.
     error_fields = {"strategy": "rollout_defaults", **{name: "rollout_defaults" for name in Strategy.__dataclass_fields__}}
 
-    def check(self, data, original):
+    def validate(self, data, original):
         catalog.application_validate({**(catalog_values(original, catalog.APPLICATION_FIELDS)), **data})
 
     def create(self, actor, data):
@@ -50,7 +50,7 @@ class EnvironmentAdmin(ServiceAdmin):
     fields = [*catalog.ENVIRONMENT_FIELDS, "lock_reason", "locked_by", "locked_at"]
     readonly_fields = ["lock_reason", "locked_by", "locked_at"]
 
-    def check(self, data, original):
+    def validate(self, data, original):
         catalog.environment_validate({**catalog_values(original, catalog.ENVIRONMENT_FIELDS), **data})
 
     def create(self, actor, data):
@@ -76,7 +76,7 @@ class FreezeWindowAdmin(ServiceAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["environment", "created_by"] if obj else ["created_by"]  # a window stays in its environment
 
-    def check(self, data, original):
+    def validate(self, data, original):
         freezes.validated({**catalog_values(original, FREEZE_FIELDS), **{k: data[k] for k in FREEZE_FIELDS if k in data}})
 
     def create(self, actor, data):
@@ -101,7 +101,7 @@ class HostAdmin(ServiceAdmin):
     fields = [*catalog.HOST_FIELDS, "last_seen_at", "agent_public_key", "agent_key_pending", "facts"]
     readonly_fields = ["last_seen_at", "agent_public_key", "agent_key_pending", "facts"]
 
-    def check(self, data, original):
+    def validate(self, data, original):
         catalog.host_validate({**catalog_values(original, catalog.HOST_FIELDS),
                                **{k: v for k, v in data.items() if k != "applications"}})
 

@@ -52,7 +52,7 @@ class CheckedForm:
         cleaned = super().clean()
         if not self.errors:
             try:
-                self.admin_page.check(cleaned, self.original)
+                self.admin_page.validate(cleaned, self.original)
             except OrbiterError as error:
                 self.add_error(self.admin_page.form_field(error, self), error.message)
         return cleaned
@@ -61,7 +61,7 @@ class CheckedForm:
 class ServiceAdmin(admin.ModelAdmin):
     """A page whose writes are the services'. A subclass fills in:
 
-    - `check(data, original)`: raise the service's ValidationError for the form's data;
+    - `validate(data, original)`: raise the service's ValidationError for the form's data;
     - `create(actor, data)` and `update(actor, original, changes)`: call the services and
       return the stored object (`changes` holds only the fields the form changed);
     - `remove(actor, obj)`: the delete service;
@@ -71,7 +71,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
     error_fields: dict[str, str] = {}
 
-    def check(self, data: dict, original) -> None:
+    def validate(self, data: dict, original) -> None:
         pass
 
     def create(self, actor: str, data: dict):  # pragma: no cover - every subclass that may add defines it

@@ -20,7 +20,7 @@ class PoolAdmin(ServiceAdmin):
     fields = services.POOL_FIELDS
     inlines = [PoolMemberInline]
 
-    def check(self, data, original):
+    def validate(self, data, original):
         stored = {name: getattr(original, name) for name in services.POOL_FIELDS} if original else {}
         services.pool_validate({**stored, **data})
 
@@ -44,7 +44,7 @@ class PoolMemberAdmin(ServiceAdmin):
     search_fields = ["member", "host__certname"]
     fields = services.MEMBER_FIELDS
 
-    def check(self, data, original):
+    def validate(self, data, original):
         stored = {name: getattr(original, name) for name in services.MEMBER_FIELDS} if original else {}
         services.pool_member_validate({**stored, **data})
 

@@ -16,7 +16,7 @@ class ChannelAdmin(ServiceAdmin):
     search_fields = ["name", "url"]
     fields = services.CHANNEL_FIELDS
 
-    def check(self, data, original):
+    def validate(self, data, original):
         services.channel_validate({**(stored(original) if original else {}), **by_name(data)})
 
     def create(self, actor, data):

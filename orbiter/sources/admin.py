@@ -20,7 +20,7 @@ class YumRepositoryAdmin(ServiceAdmin):
                        "created_at"]
     fields = [*services.REPOSITORY_FIELDS, *readonly_fields]
 
-    def check(self, data, original):
+    def validate(self, data, original):
         stored = {}
         if original:
             stored = {name: getattr(original, name) for name in services.REPOSITORY_FIELDS if name != "applications"}

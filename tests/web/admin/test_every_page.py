@@ -4,6 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import User
+from django.core import checks
 
 from orbiter.accounts.tokens import token_create
 from orbiter.catalog.agents import enrollment_token_create
@@ -63,3 +64,7 @@ def test_a_read_only_page_refuses_to_delete_one_or_many(deployed, label):
     deployed.post(list_url(model), {"action": "delete_selected", "post": "yes", "_selected_action": [first.pk]})
     assert deployed.post(f"{list_url(model)}{first.pk}/change/", {}).status_code == 403
     assert model._default_manager.count() == before
+
+
+def test_the_admin_passes_djangos_system_checks():
+    assert checks.run_checks(tags=[checks.Tags.admin]) == []
