@@ -103,7 +103,7 @@ class HostAdmin(ServiceAdmin):
 
     def validate(self, data, original):
         catalog.host_validate({**catalog_values(original, catalog.HOST_FIELDS),
-                               **{k: v for k, v in data.items() if k != "applications"}})
+                               **{k: v for k, v in data.items() if k != "applications"}}, host=original)
 
     def create(self, actor, data):
         return catalog.host_create(actor=actor, **data)

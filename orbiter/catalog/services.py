@@ -229,7 +229,9 @@ def _environment_locked(environment: Environment | str) -> Environment:
     return env
 
 
-def host_validate(fields: dict) -> None:
+def host_validate(fields: dict, *, host: Host | None = None) -> None:
+    """What every write of a host checks; with `host` (an update), also that a move to
+    another environment does not leave it in a pool of the old one."""
     _known_fields("host", fields, HOST_FIELDS)
     validators.certname("certname", fields.get("certname"))
     if not isinstance(fields.get("environment"), Environment):
@@ -242,6 +244,11 @@ def host_validate(fields: dict) -> None:
         raise ValidationError('labels: give a JSON object of short strings, e.g. {"rack": "b2"}', field="labels")
     if not isinstance(fields.get("healthy", True), bool):
         raise ValidationError("healthy: give true or false", field="healthy")
+    if host is not None and fields["environment"].pk != host.environment_id:
+        pools = sorted(host.pool_memberships.values_list("pool__name", flat=True))
+        if pools:
+            raise ValidationError(f"environment: {host} is a member of {', '.join(pools)} in {host.environment}; "
+                                  "remove it from those pools first", field="environment")
 
 
 def host_create(*, certname: str, environment: Environment, applications: list[Application], actor: str,
@@ -264,7 +271,7 @@ def host_update(*, host: Host | int, actor: str, **changes) -> Host:
         after = {**before, **changes}
         if "applications" in changes:
             after["applications"] = sorted(changes["applications"], key=lambda app: app.name)
-        host_validate(after)
+        host_validate(after, host=found)
         _unique(Host, "certname", after["certname"], exclude=found.pk)
         return _update(found, before, after, verb="host.update", actor=actor)
 

@@ -5,6 +5,7 @@ import pytest
 
 from orbiter.catalog import services as catalog
 from orbiter.catalog.models import Application, Environment, FreezeWindow, Host
+from orbiter.loadbalancers import services as lb
 from tests.web.admin.support import (
     ADMIN,
     add_url,
@@ -154,3 +155,17 @@ def test_builds_pins_and_enrollment_tokens_cannot_be_changed_in_the_admin(admin_
     assert admin_client.get("/admin/catalog/artifact/add/").status_code == 403
     assert admin_client.get("/admin/catalog/pin/add/").status_code == 403
     assert app.artifacts.count() == 1
+
+
+def test_moving_a_pool_member_to_another_environment_is_refused_on_the_form(admin_client, cert, app):
+    prod = catalog.environment_create(name="production", order=1, actor="setup")
+    host = catalog.host_create(certname="web-01.example.test", environment=cert, applications=[app], actor="setup")
+    pool = lb.pool_create(name="shop-cert", application=app, environment=cert, actor="setup")
+    lb.pool_member_create(pool=pool, host=host, member="web-01", actor="setup")
+
+    response = admin_client.post(change_url(host), form_data(host, catalog.HOST_FIELDS, environment=prod))
+
+    assert response.status_code == 200
+    [message] = field_errors(response)["environment"]
+    assert "shop-cert" in message
+    assert Host.objects.get(pk=host.pk).environment == cert and after_setup() == []
