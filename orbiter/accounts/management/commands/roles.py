@@ -32,11 +32,12 @@ class Command(BaseCommand):
             if not role:
                 self.stderr.write(f"error: {action} needs a ROLE ({', '.join(roles.ROLES)})")
                 sys.exit(2)
+            actor = local_actor(actor)
             if action == "grant":
-                role_grant(role=role, user=user, group=group, environment=environment, actor=local_actor(actor))
+                role_grant(role=role, user=user, group=group, environment=environment, actor=actor)
                 self.stdout.write(f"granted {role} to {user or 'group ' + group} in {environment or 'all environments'}")
             else:
-                removed = role_revoke(role=role, user=user, group=group, environment=environment, actor=local_actor(actor))
+                removed = role_revoke(role=role, user=user, group=group, environment=environment, actor=actor)
                 if not removed:
                     self.stderr.write("error: no such binding")
                     sys.exit(2)

@@ -40,18 +40,19 @@ class Command(BaseCommand):
                     self.stdout.write(f"{t.pk}  {t.prefix}…  {t.name}  user={t.user.get_username()}  "
                                       f"max_role={t.max_role}  apps={apps}  envs={envs}  {state}")
                 return
+            actor = local_actor(actor)
             if action == "revoke":
                 if token_id is None:
                     self.stderr.write("error: revoke needs a token ID (see: orbiter tokens list)")
                     sys.exit(2)
-                token_revoke(token_id=token_id, actor=local_actor(actor))
+                token_revoke(token_id=token_id, actor=actor)
                 self.stdout.write(f"token {token_id} revoked")
                 return
             if not user:
                 self.stderr.write("error: --user: give the user the token acts as")
                 sys.exit(2)
             expires = timezone.now() + timedelta(days=days) if days > 0 else None
-            token, raw = token_create(user=user_named(user), name=name, actor=local_actor(actor), applications=applications,
+            token, raw = token_create(user=user_named(user), name=name, actor=actor, applications=applications,
                                       environments=environments, max_role=max_role, expires_at=expires)
             self.stderr.write(f"token {token.pk} created; it is shown only now, store it safely:")
             self.stdout.write(raw)

@@ -35,13 +35,14 @@ class Command(BaseCommand):
             if not certname:
                 self.stderr.write(f"error: {action} needs a CERTNAME")
                 sys.exit(2)
+            actor = local_actor(actor)
             if action == "token":
-                self.stdout.write(enrollment_token_create(certname=certname, actor=local_actor(actor), ttl_hours=ttl_hours))
+                self.stdout.write(enrollment_token_create(certname=certname, actor=actor, ttl_hours=ttl_hours))
             elif action == "approve":
-                agent_key_approve(certname=certname, expected_fingerprint=expected, actor=local_actor(actor))
+                agent_key_approve(certname=certname, expected_fingerprint=expected, actor=actor)
                 self.stdout.write(f"{certname}: key trusted")
             else:
-                agent_key_revoke(certname=certname, actor=local_actor(actor))
+                agent_key_revoke(certname=certname, actor=actor)
                 self.stdout.write(f"{certname}: key revoked")
         except OrbiterError as error:
             self.stderr.write(f"error: {error.message}")
