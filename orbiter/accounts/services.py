@@ -14,16 +14,21 @@ from orbiter.common.errors import NotFound, ValidationError
 def role_grant(*, role: str, actor: str, user: str = "", group: str = "", environment: str = "") -> RoleBinding:
     """Bind a role to a user or a group, in one environment or (environment "") all of them.
     Granting what is already bound returns the existing binding."""
-    if role not in roles.ROLES:
-        raise ValidationError(f"role: {role!r} is not a role; allowed: {', '.join(roles.ROLES)}", field="role")
-    who = _who(user, group)
-    env = _environment(environment)
+    who, env = role_binding_validate(role=role, user=user, group=group, environment=environment)
     with transaction.atomic():
         binding, created = RoleBinding.objects.get_or_create(**who, environment=env, role=role,
                                                              defaults={"created_by": actor})
         if created:
             event_record(actor=actor, verb="role.grant", obj=binding, after=role, data=_describe(binding))
     return binding
+
+
+def role_binding_validate(*, role: str, user: str = "", group: str = "", environment: str = ""):
+    """What a grant checks (the admin's form too): a known role, exactly one existing user or
+    group, a known environment or none. Returns ({user, group}, environment)."""
+    if role not in roles.ROLES:
+        raise ValidationError(f"role: {role!r} is not a role; allowed: {', '.join(roles.ROLES)}", field="role")
+    return _who(user, group), _environment(environment)
 
 
 def role_revoke(*, role: str, actor: str, user: str = "", group: str = "", environment: str = "") -> int:

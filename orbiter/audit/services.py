@@ -15,3 +15,24 @@ def event_record(
         deployment_id=deployment_id,
         data=data or {},
     )
+
+
+def field_changes(before: dict, after: dict) -> dict:
+    """{"before": {...}, "after": {...}} of the fields whose value differs, as JSON: what an
+    update's Event records. Related objects are recorded by name, never secrets (callers
+    leave those out)."""
+    changed = sorted(name for name in after if before.get(name) != after[name])
+    return {"before": {name: _plain(before.get(name)) for name in changed},
+            "after": {name: _plain(after[name]) for name in changed}}
+
+
+def _plain(value):
+    if hasattr(value, "_meta"):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # dates, times, decimals

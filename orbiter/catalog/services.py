@@ -1,12 +1,14 @@
 """Writes to the catalog: applications, environments, hosts, artifacts, the demo fleet."""
 
 import logging
+import re
 
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from orbiter.artifacts.rpmversion import NEVRA, validate_package_name
-from orbiter.audit.services import event_record
+from orbiter.audit.services import event_record, field_changes
 from orbiter.catalog import freezes, signals
 from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host
 from orbiter.common import validators
@@ -16,10 +18,21 @@ from orbiter.loadbalancers.models import Pool, PoolMember
 log = logging.getLogger("orbiter.catalog")
 
 
-def application_create(*, name: str, package: str, actor: str, **fields) -> Application:
-    validators.slug("name", name)
+APPLICATION_FIELDS = ("name", "package", "puppet_class", "description", "rollout_defaults", "converge_driver",
+                      "converge_options", "health_driver", "health_options")
+ENVIRONMENT_FIELDS = ("name", "order", "requires_approval", "min_approvals", "puppet_environment")
+HOST_FIELDS = ("certname", "environment", "applications", "labels", "healthy")
+_PUPPET_ENVIRONMENT = re.compile(r"^[a-z0-9_]{0,63}$")
+
+
+def application_validate(fields: dict) -> None:
+    """What every write of an application checks before anything is written (create, update,
+    the admin's form): names, and every option a deployment will read, refused now, naming
+    the setting, rather than at deploy time."""
+    _known_fields("application", fields, APPLICATION_FIELDS)
+    validators.slug("name", fields.get("name"))
     try:
-        validate_package_name(package)
+        validate_package_name(fields.get("package"))
     except ValueError as error:
         raise ValidationError(str(error), field="package") from None
     from orbiter.converge.base import registry as converge_drivers
@@ -27,28 +40,93 @@ def application_create(*, name: str, package: str, actor: str, **fields) -> Appl
     from orbiter.health.base import validate_options as validate_health
     from orbiter.puppet.enc import validate_puppet_class
 
-    Strategy.parse({}, defaults=fields.get("rollout_defaults") or {})  # refuses bad defaults now, not at deploy time
-    validate_puppet_class(fields.get("puppet_class", ""))
+    for name in ("rollout_defaults", "converge_options", "health_options"):
+        _json_object(name, fields.get(name))
+    Strategy.parse({}, defaults=fields.get("rollout_defaults") or {})
+    validate_puppet_class(fields.get("puppet_class") or "")
     converge_drivers.get(fields.get("converge_driver", "simulated"))
     # The health check is built once now: a bad option is refused here, naming it, not at
     # the first host's verify step.
     validate_health(fields.get("health_driver", "none"), fields.get("health_options") or {})
+
+
+def application_create(*, name: str, package: str, actor: str, **fields) -> Application:
+    application_validate({"name": name, "package": package, **fields})
+    _unique(Application, "name", name)
     with transaction.atomic():
         app = Application.objects.create(name=name, package=package, **fields)
         event_record(actor=actor, verb="application.create", obj=app, data={"package": package})
     return app
 
 
-def environment_create(*, name: str, order: int, actor: str, requires_approval: bool = False,
-                       min_approvals: int = 1) -> Environment:
-    validators.slug("name", name)
-    if not isinstance(min_approvals, int) or not 1 <= min_approvals <= 10:
+def application_update(*, application: Application | int, actor: str, **changes) -> Application:
+    """Change some fields of an application; the others keep their value. One Event with the
+    values before and after, none when nothing changed."""
+    with transaction.atomic():
+        app = _locked(Application, application)
+        before = _values(app, APPLICATION_FIELDS)
+        after = {**before, **changes}
+        application_validate(after)
+        _unique(Application, "name", after["name"], exclude=app.pk)
+        return _update(app, before, after, verb="application.update", actor=actor)
+
+
+def application_delete(*, application: Application | int, actor: str) -> None:
+    with transaction.atomic():
+        app = _locked(Application, application)
+        event_record(actor=actor, verb="application.delete", obj=app,
+                     data={"before": _plain_values(app, APPLICATION_FIELDS)})
+        _delete(app)
+
+
+def environment_validate(fields: dict) -> None:
+    _known_fields("environment", fields, ENVIRONMENT_FIELDS)
+    validators.slug("name", fields.get("name"))
+    order = fields.get("order", 0)
+    if not isinstance(order, int) or isinstance(order, bool) or not 0 <= order <= 10_000:
+        raise ValidationError("order: give the environment's position as a whole number from 0 to 10000",
+                              field="order")
+    min_approvals = fields.get("min_approvals", 1)
+    if not isinstance(min_approvals, int) or isinstance(min_approvals, bool) or not 1 <= min_approvals <= 10:
         raise ValidationError("min_approvals: give a number of approvers from 1 to 10", field="min_approvals")
+    if not isinstance(fields.get("requires_approval", False), bool):
+        raise ValidationError("requires_approval: give true or false", field="requires_approval")
+    if not _PUPPET_ENVIRONMENT.match(fields.get("puppet_environment") or ""):
+        raise ValidationError("puppet_environment: allowed: lowercase letters, digits and '_', at most 63 "
+                              "characters (empty for Puppet's default)", field="puppet_environment")
+
+
+def environment_create(*, name: str, order: int, actor: str, requires_approval: bool = False,
+                       min_approvals: int = 1, puppet_environment: str = "") -> Environment:
+    environment_validate({"name": name, "order": order, "requires_approval": requires_approval,
+                          "min_approvals": min_approvals, "puppet_environment": puppet_environment})
+    _unique(Environment, "name", name)
     with transaction.atomic():
         env = Environment.objects.create(name=name, order=order, requires_approval=requires_approval,
-                                         min_approvals=min_approvals)
+                                         min_approvals=min_approvals, puppet_environment=puppet_environment)
         event_record(actor=actor, verb="environment.create", obj=env)
     return env
+
+
+def environment_update(*, environment: Environment | int, actor: str, **changes) -> Environment:
+    """Change an environment's name, order, approval rule or Puppet environment (a lock has
+    its own services: environment_lock, environment_unlock)."""
+    with transaction.atomic():
+        env = _locked(Environment, environment)
+        before = _values(env, ENVIRONMENT_FIELDS)
+        after = {**before, **changes}
+        environment_validate(after)
+        _unique(Environment, "name", after["name"], exclude=env.pk)
+        return _update(env, before, after, verb="environment.update", actor=actor)
+
+
+def environment_delete(*, environment: Environment | int, actor: str) -> None:
+    """Delete an environment with no hosts (its pools, freezes and role bindings go with it)."""
+    with transaction.atomic():
+        env = _locked(Environment, environment)
+        event_record(actor=actor, verb="environment.delete", obj=env,
+                     data={"before": _plain_values(env, ENVIRONMENT_FIELDS)})
+        _delete(env)
 
 
 def environment_protect(*, environment: Environment | str, requires_approval: bool, min_approvals: int,
@@ -151,13 +229,126 @@ def _environment_locked(environment: Environment | str) -> Environment:
     return env
 
 
-def host_create(*, certname: str, environment: Environment, applications: list[Application], actor: str) -> Host:
-    validators.certname("certname", certname)
+def host_validate(fields: dict, *, host: Host | None = None) -> None:
+    """What every write of a host checks; with `host` (an update), also that a move to
+    another environment does not leave it in a pool of the old one."""
+    _known_fields("host", fields, HOST_FIELDS)
+    validators.certname("certname", fields.get("certname"))
+    if not isinstance(fields.get("environment"), Environment):
+        raise ValidationError("environment: give the environment the host belongs to", field="environment")
+    labels = fields.get("labels") or {}
+    if not isinstance(labels, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) and 0 < len(key) <= 63 and len(value) <= 200
+        for key, value in labels.items()
+    ):
+        raise ValidationError('labels: give a JSON object of short strings, e.g. {"rack": "b2"}', field="labels")
+    if not isinstance(fields.get("healthy", True), bool):
+        raise ValidationError("healthy: give true or false", field="healthy")
+    if host is not None and fields["environment"].pk != host.environment_id:
+        pools = sorted(host.pool_memberships.values_list("pool__name", flat=True))
+        if pools:
+            raise ValidationError(f"environment: {host} is a member of {', '.join(pools)} in {host.environment}; "
+                                  "remove it from those pools first", field="environment")
+
+
+def host_create(*, certname: str, environment: Environment, applications: list[Application], actor: str,
+                labels: dict | None = None, healthy: bool = True) -> Host:
+    host_validate({"certname": certname, "environment": environment, "labels": labels or {}, "healthy": healthy})
+    _unique(Host, "certname", certname)
     with transaction.atomic():
-        host = Host.objects.create(certname=certname, environment=environment)
+        host = Host.objects.create(certname=certname, environment=environment, labels=labels or {}, healthy=healthy)
         host.applications.set(applications)
         event_record(actor=actor, verb="host.create", obj=host, data={"environment": environment.name})
     return host
+
+
+def host_update(*, host: Host | int, actor: str, **changes) -> Host:
+    """Change a host's certname, environment, applications, labels or health flag (its agent
+    key has its own services in catalog/agents.py)."""
+    with transaction.atomic():
+        found = _locked(Host, host)
+        before = _values(found, HOST_FIELDS)
+        after = {**before, **changes}
+        if "applications" in changes:
+            after["applications"] = sorted(changes["applications"], key=lambda app: app.name)
+        host_validate(after, host=found)
+        _unique(Host, "certname", after["certname"], exclude=found.pk)
+        return _update(found, before, after, verb="host.update", actor=actor)
+
+
+def host_delete(*, host: Host | int, actor: str) -> None:
+    """Delete a host (its pins, pool memberships and enrollment tokens go with it)."""
+    with transaction.atomic():
+        found = _locked(Host, host)
+        event_record(actor=actor, verb="host.delete", obj=found, data={"before": _plain_values(found, HOST_FIELDS)})
+        _delete(found)
+
+
+# --- what the updates share ------------------------------------------------------------------
+
+
+def _known_fields(kind: str, fields: dict, known: tuple[str, ...]) -> None:
+    unknown = sorted(set(fields) - set(known))
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: not a field of an {kind}; allowed: {', '.join(known)}",
+                              field=unknown[0])
+
+
+def _json_object(name: str, value) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise ValidationError(f'{name}: give a JSON object, e.g. {{"key": "value"}}', field=name)
+
+
+def _unique(model, field: str, value, *, exclude=None) -> None:
+    taken = model.objects.filter(**{field: value})
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise ValidationError(f"{field}: {value!r} is taken; give another", field=field)
+
+
+def _locked(model, obj):
+    pk = obj.pk if isinstance(obj, model) else obj
+    found = model.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise NotFound(f"{model._meta.model_name} #{pk} does not exist")
+    return found
+
+
+def _values(obj, names: tuple[str, ...]) -> dict:
+    values = {}
+    for name in names:
+        field = obj._meta.get_field(name)
+        values[name] = sorted(getattr(obj, name).all(), key=str) if field.many_to_many else getattr(obj, name)
+    return values
+
+
+def _plain_values(obj, names: tuple[str, ...]) -> dict:
+    return field_changes({}, _values(obj, names))["after"]
+
+
+def _update(obj, before: dict, after: dict, *, verb: str, actor: str):
+    """Write the fields that changed and one Event saying how (the caller holds the row's lock)."""
+    changes = field_changes(before, after)
+    if not changes["after"]:
+        return obj
+    plain = {name: after[name] for name in changes["after"] if not obj._meta.get_field(name).many_to_many}
+    if plain:
+        type(obj).objects.filter(pk=obj.pk).update(**plain)
+    for name in changes["after"]:
+        if obj._meta.get_field(name).many_to_many:
+            getattr(obj, name).set(after[name])
+    obj.refresh_from_db()
+    event_record(actor=actor, verb=verb, obj=obj, data=changes)
+    return obj
+
+
+def _delete(obj) -> None:
+    try:
+        obj.delete()
+    except ProtectedError as error:
+        used_by = sorted({str(row) for row in error.protected_objects})[:5]
+        raise Conflict(f"{obj} is still used by {', '.join(used_by)}; remove those first") from None
 
 
 def artifact_register(*, application: Application, nevra: str, actor: str, source_url: str = "",

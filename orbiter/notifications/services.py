@@ -16,7 +16,7 @@ from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from orbiter.audit.services import event_record
+from orbiter.audit.services import event_record, field_changes
 from orbiter.catalog.models import Application, Environment
 from orbiter.common import validators
 from orbiter.common.errors import DriverError, NotFound, ValidationError
@@ -114,6 +114,54 @@ def channel_create(*, name: str, kind: str, actor: str, url: str = "", secret: s
                          data={"kind": kind, "target": channel.target, "events": chosen, "enabled": enabled})
     except IntegrityError:
         raise ValidationError(f"name: a channel named {name!r} already exists", field="name") from None
+    return channel
+
+
+CHANNEL_FIELDS = ("name", "kind", "url", "secret", "recipients", "events", "applications", "environments", "enabled")
+
+
+def channel_validate(fields: dict) -> None:
+    """What every write of a channel checks (create, update, the admin's form)."""
+    unknown = sorted(set(fields) - set(CHANNEL_FIELDS))
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: not a field of a channel; allowed: {', '.join(CHANNEL_FIELDS)}",
+                              field=unknown[0])
+    validators.slug("name", fields.get("name"))
+    for name in ("recipients", "events"):
+        if not isinstance(fields.get(name) or [], list):
+            raise ValidationError(f'{name}: give a JSON list, e.g. ["a"]', field=name)
+    _validate_target(fields.get("kind"), fields.get("url") or "", fields.get("secret") or "",
+                     list(fields.get("recipients") or []))
+    _validate_events(fields.get("events"))
+    _named(Application, "applications", fields.get("applications"))
+    _named(Environment, "environments", fields.get("environments"))
+
+
+def channel_update(*, name: str, actor: str, **changes) -> Channel:
+    """Change a channel (applications and environments by name); one Event with the values
+    before and after (the secret is a reference, never the secret), none when nothing changed."""
+    with transaction.atomic():
+        channel = Channel.objects.select_for_update().filter(name=name).first()
+        if channel is None:
+            raise NotFound(f"no notification channel named {name!r}", field="name")
+        before = {field: getattr(channel, field) for field in CHANNEL_FIELDS[:6] + ("enabled",)}
+        before["applications"] = sorted(a.name for a in channel.applications.all())
+        before["environments"] = sorted(e.name for e in channel.environments.all())
+        after = {**before, **changes}
+        channel_validate(after)
+        after["events"] = _validate_events(after["events"])
+        after["applications"], after["environments"] = sorted(after["applications"]), sorted(after["environments"])
+        if Channel.objects.filter(name=after["name"]).exclude(pk=channel.pk).exists():
+            raise ValidationError(f"name: a channel named {after['name']!r} already exists", field="name")
+        diff = field_changes(before, after)
+        if not diff["after"]:
+            return channel
+        Channel.objects.filter(pk=channel.pk).update(
+            **{k: v for k, v in after.items() if k not in ("applications", "environments") and before[k] != v})
+        channel.applications.set(_named(Application, "applications", after["applications"]))
+        channel.environments.set(_named(Environment, "environments", after["environments"]))
+        channel.refresh_from_db()
+        event_record(actor=actor, verb="notification_channel.update", obj=channel, data=diff)
     return channel
 
 

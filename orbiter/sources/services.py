@@ -11,11 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from orbiter.artifacts.rpmversion import EVR
-from orbiter.audit.services import event_record
+from orbiter.audit.services import event_record, field_changes
 from orbiter.catalog import services as catalog
 from orbiter.catalog.models import Application, Artifact
 from orbiter.common import validators
-from orbiter.common.errors import OrbiterError, ValidationError
+from orbiter.common.errors import NotFound, OrbiterError, ValidationError
 from orbiter.sources import repodata
 from orbiter.sources.models import MIN_POLL_INTERVAL_S, YumRepository
 
@@ -38,10 +38,18 @@ class PollResult:
         return not self.error
 
 
-def repository_create(*, name: str, base_url: str, actor: str, applications: list[str] | None = None,
-                      poll_interval_s: int = 60, enabled: bool = True) -> YumRepository:
-    validators.slug("name", name)
-    base_url = normalize_base_url(base_url)
+REPOSITORY_FIELDS = ("name", "base_url", "applications", "poll_interval_s", "enabled")
+
+
+def repository_validate(fields: dict) -> dict:
+    """What every write of a repository checks (create, update, the admin's form); returns
+    the fields as stored (the base URL normalized, applications as objects)."""
+    unknown = sorted(set(fields) - set(REPOSITORY_FIELDS))
+    if unknown:
+        raise ValidationError(f"{unknown[0]}: not a field of a repository; allowed: {', '.join(REPOSITORY_FIELDS)}",
+                              field=unknown[0])
+    validators.slug("name", fields.get("name"))
+    poll_interval_s = fields.get("poll_interval_s", 60)
     if isinstance(poll_interval_s, bool) or not isinstance(poll_interval_s, int) or not (
         MIN_POLL_INTERVAL_S <= poll_interval_s <= MAX_POLL_INTERVAL_S
     ):
@@ -49,7 +57,17 @@ def repository_create(*, name: str, base_url: str, actor: str, applications: lis
             f"poll_interval_s: {poll_interval_s!r} is not allowed; give whole seconds from "
             f"{MIN_POLL_INTERVAL_S} to {MAX_POLL_INTERVAL_S}", field="poll_interval_s",
         )
-    apps = _applications(applications or [])
+    if not isinstance(fields.get("enabled", True), bool):
+        raise ValidationError("enabled: give true or false", field="enabled")
+    return {**fields, "base_url": normalize_base_url(fields.get("base_url")), "poll_interval_s": poll_interval_s,
+            "applications": _applications(list(fields.get("applications") or []))}
+
+
+def repository_create(*, name: str, base_url: str, actor: str, applications: list[str] | None = None,
+                      poll_interval_s: int = 60, enabled: bool = True) -> YumRepository:
+    checked = repository_validate({"name": name, "base_url": base_url, "applications": applications or [],
+                                   "poll_interval_s": poll_interval_s, "enabled": enabled})
+    base_url, apps = checked["base_url"], checked["applications"]
     if YumRepository.objects.filter(name=name).exists():
         raise ValidationError(f"name: a repository named {name!r} exists already", field="name")
     with transaction.atomic():
@@ -59,6 +77,44 @@ def repository_create(*, name: str, base_url: str, actor: str, applications: lis
         event_record(actor=actor, verb="repository.create", obj=repo,
                      data={"base_url": base_url, "applications": [a.name for a in apps]})
     return repo
+
+
+def repository_update(*, repository: YumRepository | int, actor: str, **changes) -> YumRepository:
+    """Change a repository's name, URL, applications, interval or enabled flag (applications
+    by name); one Event with the values before and after, none when nothing changed."""
+    with transaction.atomic():
+        pk = repository.pk if isinstance(repository, YumRepository) else repository
+        repo = YumRepository.objects.select_for_update().filter(pk=pk).first()
+        if repo is None:
+            raise NotFound(f"repository #{pk} does not exist")
+        before = {name: getattr(repo, name) for name in REPOSITORY_FIELDS if name != "applications"}
+        before["applications"] = sorted(repo.applications.values_list("name", flat=True))
+        after = repository_validate({**before, **changes})
+        after["applications"] = sorted(a.name for a in after["applications"])
+        if YumRepository.objects.filter(name=after["name"]).exclude(pk=repo.pk).exists():
+            raise ValidationError(f"name: a repository named {after['name']!r} exists already", field="name")
+        diff = field_changes(before, after)
+        if not diff["after"]:
+            return repo
+        YumRepository.objects.filter(pk=repo.pk).update(
+            **{k: v for k, v in after.items() if k != "applications" and before[k] != v})
+        if before["applications"] != after["applications"]:
+            repo.applications.set(_applications(after["applications"]))
+        repo.refresh_from_db()
+        event_record(actor=actor, verb="repository.update", obj=repo, data=diff)
+    return repo
+
+
+def repository_delete(*, repository: YumRepository | int, actor: str) -> None:
+    """Stop watching a repository (the builds it registered stay)."""
+    with transaction.atomic():
+        pk = repository.pk if isinstance(repository, YumRepository) else repository
+        repo = YumRepository.objects.select_for_update().filter(pk=pk).first()
+        if repo is None:
+            raise NotFound(f"repository #{pk} does not exist")
+        event_record(actor=actor, verb="repository.delete", obj=repo,
+                     data={"name": repo.name, "base_url": repo.base_url})
+        repo.delete()
 
 
 def normalize_base_url(url: str) -> str:

@@ -104,6 +104,23 @@ def add_actor_argument(parser) -> None:
                         help="who is asking (default: $ORBITER_USER, else your login name)")
 
 
+def local_actor(given: str | None) -> str:
+    """Who acts in local mode, the one rule every command follows: `--as`, else
+    $ORBITER_USER, else the login name. Local mode is as trusted as access to the database;
+    the name is what the audit trail records, so it is never a made-up default."""
+    if given is not None:
+        if not given.strip():
+            raise ValidationError("--as: give a name, e.g. --as alice", field="as")
+        return given.strip()
+    name = os.environ.get("ORBITER_USER", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        raise ValidationError("cannot tell who you are; pass --as NAME or set ORBITER_USER", field="as") from None
+
+
 # --- the base command -------------------------------------------------------------------------
 
 
@@ -141,18 +158,10 @@ class OpsCommand(BaseCommand):
         return message
 
     def actor(self) -> str:
-        given = self.options.get("actor")
-        if given is not None:
-            if not given.strip():
-                self.fail("--as: give a name, e.g. --as alice")
-            return given.strip()
-        name = os.environ.get("ORBITER_USER", "").strip()
-        if name:
-            return name
         try:
-            return getpass.getuser()
-        except (KeyError, OSError):
-            self.fail("cannot tell who you are; pass --as NAME or set ORBITER_USER")
+            return local_actor(self.options.get("actor"))
+        except ValidationError as error:
+            self.fail(error.message)
 
     def say(self, line: str = "") -> None:
         self.stdout.write(line)

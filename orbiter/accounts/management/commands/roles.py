@@ -6,6 +6,7 @@ from orbiter.accounts import roles
 from orbiter.accounts.models import RoleBinding
 from orbiter.accounts.services import role_grant, role_revoke
 from orbiter.common.errors import OrbiterError
+from orbiter.core.management.ops import add_actor_argument, local_actor
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="")
         parser.add_argument("--group", default="")
         parser.add_argument("--env", dest="environment", default="", help="environment name (default: all)")
-        parser.add_argument("--as", dest="actor", default="admin")
+        add_actor_argument(parser)
 
     def handle(self, *args, action, role, user, group, environment, actor, **options):
         try:
@@ -31,6 +32,7 @@ class Command(BaseCommand):
             if not role:
                 self.stderr.write(f"error: {action} needs a ROLE ({', '.join(roles.ROLES)})")
                 sys.exit(2)
+            actor = local_actor(actor)
             if action == "grant":
                 role_grant(role=role, user=user, group=group, environment=environment, actor=actor)
                 self.stdout.write(f"granted {role} to {user or 'group ' + group} in {environment or 'all environments'}")

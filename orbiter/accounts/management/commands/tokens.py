@@ -8,6 +8,7 @@ from orbiter.accounts import roles
 from orbiter.accounts.models import ApiToken
 from orbiter.accounts.tokens import token_create, token_revoke, user_named
 from orbiter.common.errors import OrbiterError
+from orbiter.core.management.ops import add_actor_argument, local_actor
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-role", default=roles.DEPLOYER, choices=roles.ROLES,
                             help="the most the token may do, whatever its user's role (default deployer)")
         parser.add_argument("--days", type=float, default=0, help="expire after this many days (default: never)")
-        parser.add_argument("--as", dest="actor", default="admin")
+        add_actor_argument(parser)
 
     def handle(self, *args, action, token_id, user, name, applications, environments, max_role, days, actor,
                **options):
@@ -39,6 +40,7 @@ class Command(BaseCommand):
                     self.stdout.write(f"{t.pk}  {t.prefix}…  {t.name}  user={t.user.get_username()}  "
                                       f"max_role={t.max_role}  apps={apps}  envs={envs}  {state}")
                 return
+            actor = local_actor(actor)
             if action == "revoke":
                 if token_id is None:
                     self.stderr.write("error: revoke needs a token ID (see: orbiter tokens list)")

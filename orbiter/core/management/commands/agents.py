@@ -11,6 +11,7 @@ from orbiter.catalog.agents import (
 )
 from orbiter.catalog.models import Host
 from orbiter.common.errors import OrbiterError
+from orbiter.core.management.ops import add_actor_argument, local_actor
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--fingerprint", dest="expected", default="",
                             help="with approve: the fingerprint shown on the host")
         parser.add_argument("--ttl-hours", type=float, default=24, help="with token: validity (default 24)")
-        parser.add_argument("--as", dest="actor", default="admin")
+        add_actor_argument(parser)
 
     def handle(self, *args, action, certname, expected, ttl_hours, actor, **options):
         try:
@@ -36,6 +37,7 @@ class Command(BaseCommand):
             if not certname:
                 self.stderr.write(f"error: {action} needs a CERTNAME")
                 sys.exit(2)
+            actor = local_actor(actor)
             if action == "token":
                 self.stdout.write(enrollment_token_create(certname=certname, actor=actor, ttl_hours=ttl_hours))
             elif action == "broker-password":
