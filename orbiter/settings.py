@@ -11,6 +11,7 @@ ORBITER_SWEEP_SECONDS  how often the sweeper re-advances deployments (default 2)
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",
+    "axes",  # sign-in throttling (orbiter/accounts/signin.py)
     "django_htmx",
     "rest_framework",
     "django_filters",
@@ -96,6 +98,7 @@ MIDDLEWARE = [
     "orbiter.audit.middleware.AuditContextMiddleware",  # actor's source IP on every Event
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # a locked-out sign-in gets 429 (orbiter/accounts/signin.py)
 ]
 
 ROOT_URLCONF = "orbiter.urls"
@@ -140,16 +143,23 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Every way a password is set (createsuperuser, changepassword, the admin, `orbiter`
+# commands) runs these: at least 12 characters, not a common one, not all digits, not the
+# user name.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 # --- Sign-in, roles, audit, REST API (see docs/api.md) -----------------------------------
 from orbiter.accounts.auth_config import auth_settings  # noqa: E402
 
 _auth = auth_settings(os.environ)  # LDAP / OIDC switched on by ORBITER_LDAP_URI / ORBITER_OIDC_CLIENT_ID
-AUTHENTICATION_BACKENDS = _auth.pop("AUTHENTICATION_BACKENDS")
+# The throttle comes first: a locked-out account or address is refused before any backend
+# (local, LDAP, OIDC) checks a password.
+AUTHENTICATION_BACKENDS = ["orbiter.accounts.signin.SignInThrottle", *_auth.pop("AUTHENTICATION_BACKENDS")]
 INSTALLED_APPS += _auth.pop("EXTRA_INSTALLED_APPS")
 globals().update(_auth)
 
@@ -161,6 +171,19 @@ if ORBITER_DEFAULT_ROLE not in ("", "viewer", "deployer", "approver", "admin"):
     )
 # Reverse proxies whose X-Forwarded-For the audit trail believes (comma separated IPs).
 ORBITER_TRUSTED_PROXIES = [p.strip() for p in _env("ORBITER_TRUSTED_PROXIES").split(",") if p.strip()]
+
+# Sign-in throttling (django-axes): this many failures for one account, or from one client
+# address (API tokens included), lock further attempts out for the cool-off; a success
+# resets the account's count.
+AXES_FAILURE_LIMIT = int(_env("ORBITER_SIGNIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(_env("ORBITER_SIGNIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = "orbiter.accounts.signin.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "orbiter.accounts.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "orbiter.accounts.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout neither count nor extend it: the cool-off is what it says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
