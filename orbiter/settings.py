@@ -60,6 +60,9 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # First: its createsuperuser (validating a password given by environment variable too)
+    # takes precedence over django.contrib.auth's.
+    "orbiter.accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -69,7 +72,6 @@ INSTALLED_APPS = [
     "orbiter.core",
     "orbiter.audit",
     "orbiter.catalog",
-    "orbiter.accounts",
     "orbiter.api",
     "orbiter.loadbalancers",
     "orbiter.converge",
