@@ -1,7 +1,8 @@
 """Django settings. Everything comes from environment variables with safe defaults.
 
 ORBITER_MODE           server (default) | standalone | test. Standalone and test may run
-                       without ORBITER_SECRET_KEY; server refuses to start without it.
+                       without ORBITER_SECRET_KEY (they generate one into
+                       ORBITER_DATA_DIR/secret_key, mode 0600); server refuses to start without it.
 ORBITER_SECRET_KEY     Django secret key (or ORBITER_SECRET_KEY_FILE: a file holding it).
 ORBITER_DATABASE_URL   default: SQLite file in ORBITER_DATA_DIR (~/.orbiter).
 ORBITER_BROKER_URL     Celery broker; default redis://127.0.0.1:6379/0 (memory:// in standalone).
@@ -44,8 +45,13 @@ def _secret_key() -> str:
     if _env("ORBITER_SECRET_KEY_FILE"):
         return Path(_env("ORBITER_SECRET_KEY_FILE")).read_text().strip()
     if MODE in ("standalone", "test"):
-        # Sessions of a throw-away evaluation instance; never used in server mode.
-        return "orbiter-standalone-insecure-key-" + MODE
+        # Generated into the data directory on first start (0600), reused after.
+        from orbiter.core.secret_key import SecretKeyError, secret_key_ensure
+
+        try:
+            return secret_key_ensure(DATA_DIR)
+        except (SecretKeyError, OSError) as error:
+            raise ImproperlyConfigured(f"secret key: {error}") from None
     raise ImproperlyConfigured(
         "ORBITER_SECRET_KEY (or ORBITER_SECRET_KEY_FILE) is required in server mode"
     )
