@@ -9,6 +9,9 @@ ORBITER_BROKER_URL     Celery broker; default redis://127.0.0.1:6379/0 (memory:/
 ORBITER_ALLOWED_HOSTS  comma separated; default localhost,127.0.0.1 ("*" in standalone).
 ORBITER_DEBUG          1 to turn Django's debug pages on (never in production).
 ORBITER_SWEEP_SECONDS  how often the sweeper re-advances deployments (default 2).
+HTTPS behind a proxy: ORBITER_SECURE_COOKIES, ORBITER_HSTS_SECONDS, ORBITER_PROXY_SSL_HEADER,
+ORBITER_CSRF_TRUSTED_ORIGINS, ORBITER_SECURE_SSL_REDIRECT (orbiter/core/https_settings.py,
+docs/tls.md). Sign-in throttling: ORBITER_SIGNIN_FAILURE_LIMIT, ORBITER_SIGNIN_COOLOFF_MINUTES.
 """
 
 import os
@@ -88,6 +91,7 @@ INSTALLED_APPS = [
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",
+    "csp",
     "axes",  # sign-in throttling (orbiter/accounts/signin.py)
     "django_htmx",
     "rest_framework",
@@ -98,6 +102,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (htmx, CSS) without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -108,6 +113,28 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # a locked-out sign-in gets 429 (orbiter/accounts/signin.py)
 ]
+
+# --- HTTPS behind a reverse proxy (docs/tls.md) and the Content-Security-Policy ----------
+from orbiter.core.https_settings import https_settings  # noqa: E402
+
+globals().update(https_settings(os.environ))
+
+# The UI loads only its own scripts and styles (htmx, orbiter.css): no inline script or
+# style="" (progress bars are SVGs), no eval (htmx's allowEval is off, see base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 ROOT_URLCONF = "orbiter.urls"
 WSGI_APPLICATION = "orbiter.wsgi.application"
