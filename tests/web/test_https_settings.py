@@ -129,3 +129,16 @@ def test_an_https_base_url_is_a_trusted_origin_by_default():
     assert https_settings({"ORBITER_BASE_URL": "https://orbiter.example.com/"})["CSRF_TRUSTED_ORIGINS"] == [
         "https://orbiter.example.com"]
     assert https_settings({"ORBITER_BASE_URL": "http://localhost:8000"})["CSRF_TRUSTED_ORIGINS"] == []
+
+
+def test_the_variables_reach_django_settings():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_")}
+    env.update(DJANGO_SETTINGS_MODULE="orbiter.settings", ORBITER_MODE="server", ORBITER_SECRET_KEY="k" * 60,
+               **PRODUCTION)
+    shown = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER, "
+         "s.CSRF_TRUSTED_ORIGINS, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT)"],
+        env=env, capture_output=True, text=True, timeout=60)
+
+    assert shown.stdout.split("\n")[0] == (
+        "('HTTP_X_FORWARDED_PROTO', 'https') ['https://orbiter.example.com'] True 31536000 True"), shown.stderr
