@@ -27,8 +27,14 @@ PRODUCTION = {
 PASSWORD = "correct horse battery staple"
 
 
+def clean_environment() -> dict:
+    """This process's environment without Orbiter's or Django's variables: a test run sets
+    some (the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE, which the deploy check flags)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ORBITER_", "DJANGO_"))}
+
+
 def deploy_check(environ: dict) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_")}
+    env = clean_environment()
     env.update(DJANGO_SETTINGS_MODULE="orbiter.settings", ORBITER_MODE="server",
                ORBITER_SECRET_KEY=secrets.token_urlsafe(64), ORBITER_ALLOWED_HOSTS="orbiter.example.com",
                ORBITER_DATABASE_URL=os.environ.get("ORBITER_DATABASE_URL", "sqlite:////tmp/orbiter-check.sqlite3"),
@@ -132,7 +138,7 @@ def test_an_https_base_url_is_a_trusted_origin_by_default():
 
 
 def test_the_variables_reach_django_settings():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_")}
+    env = clean_environment()
     env.update(DJANGO_SETTINGS_MODULE="orbiter.settings", ORBITER_MODE="server", ORBITER_SECRET_KEY="k" * 60,
                **PRODUCTION)
     shown = subprocess.run(
