@@ -1,16 +1,21 @@
 """Django settings. Everything comes from environment variables with safe defaults.
 
 ORBITER_MODE           server (default) | standalone | test. Standalone and test may run
-                       without ORBITER_SECRET_KEY; server refuses to start without it.
+                       without ORBITER_SECRET_KEY (they generate one into
+                       ORBITER_DATA_DIR/secret_key, mode 0600); server refuses to start without it.
 ORBITER_SECRET_KEY     Django secret key (or ORBITER_SECRET_KEY_FILE: a file holding it).
 ORBITER_DATABASE_URL   default: SQLite file in ORBITER_DATA_DIR (~/.orbiter).
 ORBITER_BROKER_URL     Celery broker; default redis://127.0.0.1:6379/0 (memory:// in standalone).
 ORBITER_ALLOWED_HOSTS  comma separated; default localhost,127.0.0.1 ("*" in standalone).
 ORBITER_DEBUG          1 to turn Django's debug pages on (never in production).
 ORBITER_SWEEP_SECONDS  how often the sweeper re-advances deployments (default 2).
+HTTPS behind a proxy: ORBITER_SECURE_COOKIES, ORBITER_HSTS_SECONDS, ORBITER_PROXY_SSL_HEADER,
+ORBITER_CSRF_TRUSTED_ORIGINS, ORBITER_SECURE_SSL_REDIRECT (orbiter/core/https_settings.py,
+docs/tls.md). Sign-in throttling: ORBITER_SIGNIN_FAILURE_LIMIT, ORBITER_SIGNIN_COOLOFF_MINUTES.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -45,8 +50,13 @@ def _secret_key() -> str:
     if _env("ORBITER_SECRET_KEY_FILE"):
         return Path(_env("ORBITER_SECRET_KEY_FILE")).read_text().strip()
     if MODE in ("standalone", "test"):
-        # Sessions of a throw-away evaluation instance; never used in server mode.
-        return "orbiter-standalone-insecure-key-" + MODE
+        # Generated into the data directory on first start (0600), reused after.
+        from orbiter.core.secret_key import SecretKeyError, secret_key_ensure
+
+        try:
+            return secret_key_ensure(DATA_DIR)
+        except (SecretKeyError, OSError) as error:
+            raise ImproperlyConfigured(f"secret key: {error}") from None
     raise ImproperlyConfigured(
         "ORBITER_SECRET_KEY (or ORBITER_SECRET_KEY_FILE) is required in server mode"
     )
@@ -61,6 +71,9 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    # First: its createsuperuser (validating a password given by environment variable too)
+    # takes precedence over django.contrib.auth's.
+    "orbiter.accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -70,7 +83,6 @@ INSTALLED_APPS = [
     "orbiter.core",
     "orbiter.audit",
     "orbiter.catalog",
-    "orbiter.accounts",
     "orbiter.api",
     "orbiter.loadbalancers",
     "orbiter.converge",
@@ -81,6 +93,8 @@ INSTALLED_APPS = [
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",
+    "csp",
+    "axes",  # sign-in throttling (orbiter/accounts/signin.py)
     "django_htmx",
     "rest_framework",
     "django_filters",
@@ -90,6 +104,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
+    "orbiter.web.middleware.RefuseNulMiddleware",  # 400 for a NUL in path, parameters, headers
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (htmx, CSS) without a separate server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -98,7 +114,30 @@ MIDDLEWARE = [
     "orbiter.audit.middleware.AuditContextMiddleware",  # actor's source IP on every Event
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # a locked-out sign-in gets 429 (orbiter/accounts/signin.py)
 ]
+
+# --- HTTPS behind a reverse proxy (docs/tls.md) and the Content-Security-Policy ----------
+from orbiter.core.https_settings import https_settings  # noqa: E402
+
+globals().update(https_settings(os.environ))
+
+# The UI loads only its own scripts and styles (htmx, orbiter.css): no inline script or
+# style="" (progress bars are SVGs), no eval (htmx's allowEval is off, see base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
 
 ROOT_URLCONF = "orbiter.urls"
 WSGI_APPLICATION = "orbiter.wsgi.application"
@@ -142,16 +181,23 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Every way a password is set (createsuperuser, changepassword, the admin, `orbiter`
+# commands) runs these: at least 12 characters, not a common one, not all digits, not the
+# user name.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 # --- Sign-in, roles, audit, REST API (see docs/api.md) -----------------------------------
 from orbiter.accounts.auth_config import auth_settings  # noqa: E402
 
 _auth = auth_settings(os.environ)  # LDAP / OIDC switched on by ORBITER_LDAP_URI / ORBITER_OIDC_CLIENT_ID
-AUTHENTICATION_BACKENDS = _auth.pop("AUTHENTICATION_BACKENDS")
+# The throttle comes first: a locked-out account or address is refused before any backend
+# (local, LDAP, OIDC) checks a password.
+AUTHENTICATION_BACKENDS = ["orbiter.accounts.signin.SignInThrottle", *_auth.pop("AUTHENTICATION_BACKENDS")]
 INSTALLED_APPS += _auth.pop("EXTRA_INSTALLED_APPS")
 globals().update(_auth)
 
@@ -164,6 +210,19 @@ if ORBITER_DEFAULT_ROLE not in ("", "viewer", "deployer", "approver", "admin"):
 # Reverse proxies whose X-Forwarded-For the audit trail believes (comma separated IPs).
 ORBITER_TRUSTED_PROXIES = [p.strip() for p in _env("ORBITER_TRUSTED_PROXIES").split(",") if p.strip()]
 
+# Sign-in throttling (django-axes): this many failures for one account, or from one client
+# address (API tokens included), lock further attempts out for the cool-off; a success
+# resets the account's count.
+AXES_FAILURE_LIMIT = int(_env("ORBITER_SIGNIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(_env("ORBITER_SIGNIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = "orbiter.accounts.signin.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "orbiter.accounts.signin.client_address"
+AXES_LOCKOUT_CALLABLE = "orbiter.accounts.signin.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout neither count nor extend it: the cool-off is what it says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "orbiter.api.auth.BearerTokenAuthentication",
@@ -173,6 +232,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "orbiter.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "orbiter.api.errors.exception_handler",
+    # JSON bounded in depth and free of NUL (orbiter/api/parsers.py); forms as DRF's defaults.
+    "DEFAULT_PARSER_CLASSES": [
+        "orbiter.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

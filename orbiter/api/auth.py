@@ -1,8 +1,12 @@
-"""`Authorization: Bearer orb_…` — the API tokens of orbiter/accounts/tokens.py."""
+"""`Authorization: Bearer orb_…` — the API tokens of orbiter/accounts/tokens.py.
+
+A client address that sent too many unknown, expired or revoked tokens is refused (429) for
+the sign-in cool-off before its token is even looked at: see orbiter/accounts/signin.py."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from orbiter.accounts import signin
 from orbiter.accounts.tokens import token_authenticate
 
 
@@ -15,8 +19,15 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None  # not ours: the session may authenticate instead
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization: give 'Bearer <token>'")
+        django_request = request._request
+        if signin.token_refused(django_request):
+            raise exceptions.Throttled(
+                wait=signin.cool_off_seconds(django_request),
+                detail="too many bad API tokens from this address; try again later",
+            )
         found = token_authenticate(header[1])
         if found is None:
+            signin.token_failed(django_request, header[1])
             raise exceptions.AuthenticationFailed("the API token is unknown, expired or revoked")
         return found
 
