@@ -50,7 +50,7 @@ def deployment_create(
     try:
         if len(override_freeze) > 500:
             raise ValidationError("override_freeze: the reason is at most 500 characters", field="override_freeze")
-        app, env, artifact = preflight.resolve(application, environment, version)
+        app, env, artifact = preflight.resolve(application, environment, version, user=user)
         parsed = Strategy.parse(strategy, defaults=app.rollout_defaults)
         return _create_checked(app, env, artifact, parsed, actor=actor, user=user, queue=queue, comment=comment,
                                override_freeze=override_freeze)

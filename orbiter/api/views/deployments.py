@@ -14,7 +14,6 @@ from orbiter.api import access
 from orbiter.api.fields import InstantFilter, valid
 from orbiter.api.schema import errors
 from orbiter.audit.models import Event
-from orbiter.catalog.models import Environment
 from orbiter.common.errors import IllegalTransition
 from orbiter.deployments import selectors, services, states
 from orbiter.deployments.models import Deployment, HostDeployment
@@ -116,11 +115,9 @@ class DeploymentCreate(APIView):
                    responses={201: DeploymentDetailOut, **errors(400, 409)})
     def post(self, request):
         data = valid(self.DeploymentIn, request)
-        env = Environment.objects.filter(name=data["environment"]).first()
-        if env is not None:
-            roles.require(request.user, "deploy", env, application=data["application"])
-            if data["override_freeze"].strip():
-                roles.require(request.user, "override_freeze", env, application=data["application"])
+        env = access.requested_environment(request, data["environment"], "deploy", application=data["application"])
+        if env is not None and data["override_freeze"].strip():
+            roles.require(request.user, "override_freeze", env, application=data["application"])
         deployment = services.deployment_create(
             application=data["application"], environment=data["environment"], version=data["version"],
             actor=access.actor(request), user=request.user, strategy=data["strategy"], queue=data["queue"],
@@ -153,11 +150,10 @@ class PlanPreview(APIView):
     @extend_schema(operation_id="plan_preview", request=RequestIn, responses={200: PlanOut, **errors(400, 409)})
     def post(self, request):
         data = valid(RequestIn, request)
-        env = Environment.objects.filter(name=data["environment"]).first()
-        if env is not None:
-            roles.require(request.user, "view", env, application=data["application"])
+        access.requested_environment(request, data["environment"], "view", application=data["application"])
         plan = selectors.plan_preview(application=data["application"], environment=data["environment"],
-                                      version=data["version"], strategy=data["strategy"], queue=data["queue"])
+                                      version=data["version"], strategy=data["strategy"], queue=data["queue"],
+                                      user=request.user)
         return Response(plan.as_dict())
 
 
