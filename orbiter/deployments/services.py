@@ -25,6 +25,8 @@ from orbiter.deployments.transitions import transition_deployment, transition_ho
 
 # The Event that records an admin's override of a freeze window for one deployment.
 FREEZE_OVERRIDE = "deployment.freeze_override"
+# The Event that records an admin's rollback without the approval its environment asks for.
+APPROVAL_OVERRIDE = "deployment.approval_override"
 
 
 def deployment_create(
@@ -356,9 +358,22 @@ def _by_round(hosts: list[HostDeployment]) -> dict[int, list[HostDeployment]]:
 
 
 def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: int | None = None,
-                        actor: str, reason: str = "") -> Deployment:
+                        actor: str, reason: str = "", user=None, override_approval: str = "") -> Deployment:
     """Roll back: a new deployment (flagged rollback) moves every pin this one moved back to
-    its previous artifact and converges those hosts. Returns the rollback deployment."""
+    its previous artifact and converges those hosts. Returns the rollback deployment.
+
+    A rollback changes what runs in the environment like any deployment: where those need
+    approval, it waits for approval too (never from whoever asked for it), unless
+    - `override_approval` gives an admin's reason (the caller checked the admin role); it
+      is recorded as an APPROVAL_OVERRIDE Event on the rollback, or
+    - it is the automatic rollback the deployment's strategy asked for: the engine's own
+      call, the only one passing the locked `deployment` row. That strategy was approved
+      with the deployment.
+    """
+    override_approval = (override_approval or "").strip()
+    if len(override_approval) > 500:
+        raise ValidationError("override_approval: the reason is at most 500 characters", field="override_approval")
+    automatic = deployment is not None and actor == engine.ACTOR and bool(deployment.strategy.get("auto_rollback"))
     with transaction.atomic():
         parent = deployment if deployment is not None else _locked(deployment_id)
         states.target("deployment", parent.status, "rollback")  # refuses clearly when not allowed
@@ -384,6 +399,7 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
             application_id=parent.application_id,
             environment_id=parent.environment_id,
             artifact_id=previous.most_common(1)[0][0],
+            requested_by=user if user is not None and user.pk else None,
             requested_by_name=actor,
             comment=reason,
             is_rollback=True,
@@ -394,7 +410,16 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
             actor=actor, verb="deployment.request", object_type="deployment", object_id=str(child.pk),
             after=states.PENDING, deployment_id=child.pk, data={"rollback_of": parent.pk},
         )
-        _accept(child, actor)
+        env = parent.environment
+        if env.requires_approval and override_approval:
+            Event.objects.create(
+                actor=actor, verb=APPROVAL_OVERRIDE, object_type="deployment", object_id=str(child.pk),
+                deployment_id=child.pk, data={"reason": override_approval, "rollback_of": parent.pk},
+            )
+        if env.requires_approval and not override_approval and not automatic:
+            _require_approval(child, env, actor)
+        else:
+            _accept(child, actor)
     return child
 
 

@@ -331,16 +331,27 @@ class ReasonIn(serializers.Serializer):
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
 
 
+class RollbackIn(ReasonIn):
+    override_approval = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=500,
+        help_text="admins: the reason to roll back without the approval the environment asks for (recorded)")
+
+
 class DeploymentRollback(_Action):
     action = "rollback"
-    Input = ReasonIn
+    Input = RollbackIn
 
-    @_action_schema("rollback", "Roll back: answers the new rollback deployment (201).", ReasonIn, 201)
+    @_action_schema("rollback", "Roll back: answers the new rollback deployment (201). In an environment "
+                    "that needs approval the rollback waits for it, unless an admin overrides.", RollbackIn, 201)
     def post(self, request, deployment_id: int):
         deployment = access.deployment(request, deployment_id, self.action)
-        data = valid(ReasonIn, request)
+        data = valid(RollbackIn, request)
+        if data["override_approval"].strip():
+            access.require_role(request, roles.ADMIN, deployment.environment, doing="roll back without approval",
+                                application=deployment.application)
         child = services.deployment_rollback(deployment_id=deployment.pk, actor=access.actor(request),
-                                             reason=data["reason"])
+                                             reason=data["reason"], user=request.user,
+                                             override_approval=data["override_approval"])
         return _detail(request, child, status.HTTP_201_CREATED)
 
 

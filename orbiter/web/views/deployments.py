@@ -117,7 +117,7 @@ def _act(request, access, deployment_id: int, name: str):
     access.require(name, deployment.environment)
     actor = request.user.get_username()
     if name == "rollback":
-        child = services.deployment_rollback(deployment_id=deployment.pk, actor=actor,
+        child = services.deployment_rollback(deployment_id=deployment.pk, actor=actor, user=request.user,
                                              reason=request.POST.get("reason", "").strip())
         return reverse("deployment", args=[child.pk])
     if name == "reject":
