@@ -63,3 +63,13 @@ def test_a_caller_who_may_view_nothing_learns_nothing_from_the_plan_preview(flee
 
     assert refused.status_code == 403
     assert "production" not in error_of(refused)["message"]
+
+
+def test_a_token_for_an_unknown_environment_is_refused_naming_only_environments_the_caller_may_see(cert_only):
+    refused = cert_only.post("/api/v1/tokens", {"name": "ci", "environments": ["prodution"]}, format="json")
+
+    assert refused.status_code == 400
+    error = error_of(refused)
+    assert error["field"] == "environments"
+    assert "'prodution'" in error["message"] and "cert" in error["message"]
+    assert "production" not in error["message"]
