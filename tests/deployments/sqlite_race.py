@@ -32,7 +32,24 @@ def main(path: str) -> None:
         "rows": Deployment.objects.count(),
         "refused": sorted({getattr(e, "code", type(e).__name__) for e in refused}),
         "refusals": len(refused),
+        "second_insert": _second_insert(created[0]) if created else None,
     }))
+
+
+def _second_insert(first) -> str:
+    """What SQLite says to a second waiting, unqueued deployment written behind the service's back."""
+    from django.db import IntegrityError, transaction
+
+    from orbiter.deployments.models import Deployment
+
+    try:
+        with transaction.atomic():
+            Deployment.objects.create(application_id=first.application_id, environment_id=first.environment_id,
+                                      artifact_id=first.artifact_id, requested_by_name="mallory",
+                                      status=first.status)
+    except IntegrityError:
+        return "refused"
+    return "accepted"
 
 
 if __name__ == "__main__":

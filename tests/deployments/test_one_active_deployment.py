@@ -100,7 +100,7 @@ def test_a_deployment_asked_to_queue_may_wait_beside_the_one_it_queues_behind():
     assert second.queued_behind_id == first.pk
 
 
-def test_on_sqlite_too_twenty_requests_at_once_create_one_deployment(tmp_path):
+def test_on_sqlite_too_twenty_requests_at_once_create_one_deployment_and_the_index_holds(tmp_path):
     """Standalone runs on SQLite: the same race, in a process of its own with its own database."""
     done = subprocess.run(
         [sys.executable, "-m", "tests.deployments.sqlite_race", str(tmp_path / "race.sqlite3")],
@@ -110,4 +110,5 @@ def test_on_sqlite_too_twenty_requests_at_once_create_one_deployment(tmp_path):
 
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
 
-    assert outcome == {"created": 1, "rows": 1, "refused": ["deployment_in_progress"], "refusals": REQUESTS - 1}
+    assert outcome == {"created": 1, "rows": 1, "refused": ["deployment_in_progress"], "refusals": REQUESTS - 1,
+                       "second_insert": "refused"}
