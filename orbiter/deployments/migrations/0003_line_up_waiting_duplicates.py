@@ -1,8 +1,9 @@
-"""At most one deployment per application and environment waits to start without having
-asked to queue (see Deployment.Meta.constraints)."""
+"""Before 0004 adds its index: line up the deployments the old race left waiting side by side.
+A migration of its own: PostgreSQL cannot build an index on a table with updates whose
+deferred foreign-key checks are still pending in the same transaction."""
 
 from django.conf import settings
-from django.db import migrations, models
+from django.db import migrations
 
 WAITING = ["awaiting_approval", "pending", "queued"]
 
@@ -31,8 +32,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(line_up_duplicates, migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='deployment',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_rollback', False), ('queued_behind__isnull', True), ('status__in', ['awaiting_approval', 'pending', 'queued'])), fields=('application', 'environment'), name='deployment_one_waiting_per_target'),
-        ),
     ]
