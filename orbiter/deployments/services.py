@@ -18,7 +18,7 @@ from orbiter.common.errors import (
     ValidationError,
 )
 from orbiter.deployments import engine, preflight, states
-from orbiter.deployments.models import ONE_WAITING_PER_TARGET, Deployment, HostDeployment
+from orbiter.deployments.models import Deployment, HostDeployment
 from orbiter.deployments.rows import rows_insert
 from orbiter.deployments.strategy import Strategy, make_plan
 from orbiter.deployments.transitions import transition_deployment, transition_hosts
@@ -88,9 +88,9 @@ def _create_checked(app: Application, env: Environment, artifact, parsed: Strate
     options = {"actor": actor, "user": user, "queue": queue, "comment": comment, "override_freeze": override_freeze}
     try:
         return _check_and_insert(app, env, artifact, parsed, **options)
-    except IntegrityError as error:
-        if ONE_WAITING_PER_TARGET not in str(error):
-            raise
+    except IntegrityError:
+        # Matched by retrying rather than by the constraint's name: SQLite's message names
+        # the columns only. Any other integrity error fails again, and is raised then.
         return _check_and_insert(app, env, artifact, parsed, **options)  # now sees the winner
 
 

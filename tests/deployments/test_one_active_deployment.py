@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from orbiter.audit.models import Event
 from orbiter.common.errors import PreflightRefused
-from orbiter.deployments import services, states
+from orbiter.deployments import preflight, services, states
 from orbiter.deployments.models import Deployment
 from tests.conftest import build_fleet
 from tests.deployments.support import APP, ENV
@@ -112,3 +112,26 @@ def test_on_sqlite_too_twenty_requests_at_once_create_one_deployment_and_the_ind
 
     assert outcome == {"created": 1, "rows": 1, "refused": ["deployment_in_progress"], "refusals": REQUESTS - 1,
                        "second_insert": "refused"}
+
+
+def test_a_request_the_index_refuses_is_checked_again_and_refused_with_the_message(monkeypatch):
+    """Should the check ever miss the deployment ahead (the index is the database's own
+    guarantee), the request still ends as the documented refusal, not a database error."""
+    build_fleet(hosts=2, requires_approval=True)
+    first = services.deployment_create(application=APP, environment=ENV, version="1.0.0-1", actor="alice")
+    real_check, calls = preflight.check, []
+
+    def blind_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:  # as if it had not seen #first: the insert meets the index
+            return real_check(**kwargs, exclude=first)
+        return real_check(**kwargs)
+
+    monkeypatch.setattr(preflight, "check", blind_once)
+
+    with pytest.raises(PreflightRefused) as refused:
+        services.deployment_create(application=APP, environment=ENV, version="1.1.0-1", actor="bob")
+
+    assert len(calls) == 2
+    assert refused.value.code == "deployment_in_progress" and f"deployment #{first.pk}" in refused.value.message
+    assert list(Deployment.objects.values_list("pk", flat=True)) == [first.pk]
