@@ -19,7 +19,11 @@ _RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 ACTIONS = {"view": VIEWER, "deploy": DEPLOYER, "pause": DEPLOYER, "resume": DEPLOYER, "cancel": DEPLOYER,
            "retry": DEPLOYER, "rollback": DEPLOYER, "approve": APPROVER, "reject": APPROVER,
-           "lock": ADMIN, "unlock": ADMIN, "override_freeze": ADMIN}
+           "lock": ADMIN, "unlock": ADMIN, "protect": ADMIN, "freeze": ADMIN, "override_freeze": ADMIN}
+# Actions on a whole environment (its lock, its approval rule, its freeze windows), not on one
+# application's deployments there: a token limited to some applications may not do them,
+# whatever its role. The one place this rule is written; `can` and `require` apply it.
+ENVIRONMENT_WIDE = frozenset({"lock", "unlock", "protect", "freeze"})
 
 # Set by the API's token authentication on the request's user object (never stored).
 TOKEN_ATTRIBUTE = "orbiter_token"
@@ -64,18 +68,27 @@ def role_for(user, environment, *, application=None) -> str | None:
 
 
 def can(user, action: str, environment, *, application=None) -> bool:
+    if _limited_to_applications(user, action):
+        return False
     return includes(role_for(user, environment, application=application), needed_role(action))
 
 
 def require(user, action: str, environment, *, application=None) -> None:
     """Raise Forbidden (HTTP 403) naming the role needed and the role held."""
     needed = needed_role(action)
+    where = _environment_name(environment)
+    token = getattr(user, TOKEN_ATTRIBUTE, None)
+    if _limited_to_applications(user, action):
+        from orbiter.catalog.models import Application
+
+        names = ", ".join(Application.objects.filter(pk__in=token.application_ids).order_by("name")
+                          .values_list("name", flat=True))
+        raise Forbidden(f"API token {token.name!r} is limited to application {names}; {action} acts on all of "
+                        f"{where}: use a token not limited to an application", action=action, environment=where)
     role = role_for(user, environment, application=application)
     if includes(role, needed):
         return
-    where = _environment_name(environment)
     who = getattr(user, "get_username", lambda: "anonymous")() or "anonymous"
-    token = getattr(user, TOKEN_ATTRIBUTE, None)
     if token is not None and not _token_covers(token, environment, None):
         raise Forbidden(f"API token {token.name!r} is not scoped to {where}", action=action, environment=where)
     if token is not None and not _token_covers(token, None, application):
@@ -128,6 +141,11 @@ def _bindings(user) -> list[tuple[int | None, str]]:
         )
         setattr(user, _CACHE_ATTRIBUTE, cached)
     return cached
+
+
+def _limited_to_applications(user, action: str) -> bool:
+    token = getattr(user, TOKEN_ATTRIBUTE, None)
+    return token is not None and bool(token.application_ids) and action in ENVIRONMENT_WIDE
 
 
 def _token_covers(token, environment, application) -> bool:

@@ -50,7 +50,7 @@ def token_create(*, user, name: str, actor: str, applications: list[str] = (), e
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError("expires_at: must be in the future", field="expires_at")
     apps = _named(Application, applications, "applications")
-    envs = _named(Environment, environments, "environments")
+    envs = _named(Environment, environments, "environments", user=user)
     raw = PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
@@ -106,11 +106,18 @@ def user_named(username: str):
     return user
 
 
-def _named(model, names, field: str) -> list:
+def _named(model, names, field: str, *, user=None) -> list:
+    """The objects of these names, or a ValidationError naming the unknown ones and (only the
+    environments `user` may view, for environments) the known ones."""
     names = list(dict.fromkeys(names or []))
     found = {obj.name: obj for obj in model.objects.filter(name__in=names)}
     missing = [n for n in names if n not in found]
     if missing:
-        known = ", ".join(model.objects.values_list("name", flat=True)[:20]) or "none yet"
+        shown = model.objects.order_by("name")
+        visible = roles.environments_where(user, "view") if user is not None and model is Environment else None
+        if visible is not None:
+            shown = shown.filter(pk__in=visible)
+        known = ", ".join(shown.values_list("name", flat=True)[:20]) or (
+            f"none {user.get_username()} may view" if visible is not None else "none yet")
         raise ValidationError(f"{field}: unknown {', '.join(map(repr, missing))}; known: {known}", field=field)
     return [found[n] for n in names]

@@ -21,6 +21,20 @@ def environment(request, name: str, action: str = "view") -> Environment:
     return env
 
 
+def requested_environment(request, name: str, action: str, *, application: str | None = None) -> Environment | None:
+    """The environment a request names, once the caller's role for `action` there is checked
+    (403). An unknown name is left for the preflight to refuse (naming the environments the
+    caller may see), but only for a caller who may `action` somewhere: anyone else is
+    refused first, learns no environment's name and leaves no refusal in the audit trail."""
+    env = Environment.objects.filter(name=name).first()
+    if env is not None:
+        roles.require(request.user, action, env, application=application)
+        return env
+    if roles.environments_where(request.user, action) == []:
+        raise Forbidden(f"{actor(request)} may not {action} in any environment", action=action)
+    return None
+
+
 def application(request, name: str) -> Application:
     app = Application.objects.filter(name=name).first()
     if app is None:

@@ -215,7 +215,10 @@ def rollback(args, out: render.Out) -> int:
         target = _latest(client, args.target, args.env, ROLLBACK_FROM)["id"]
     else:
         target = args.target
-    child = client.post(f"deployments/{target}/rollback", {"reason": args.reason})
+    body = {"reason": args.reason}
+    if args.override_approval:
+        body["override_approval"] = args.override_approval
+    child = client.post(f"deployments/{target}/rollback", body)
     out.say(f"deployment #{child['id']} {child['status']}: rolling back #{target}, {render.what(child)}")
     if args.wait:
         return watch.follow(client, child["id"], out, timeout=args.timeout)
@@ -341,6 +344,8 @@ def parser() -> argparse.ArgumentParser:
                    help="a deployment's number, or an application with --env (its latest deployment there)")
     p.add_argument("--env", type=name, metavar="ENV", help="with APP: the environment")
     p.add_argument("--reason", default="", metavar="TEXT")
+    p.add_argument("--override-approval", default="", metavar="REASON",
+                   help="admins, where deployments need approval: start the rollback without it (recorded)")
     _add_wait(p, "the rollback")
     p.set_defaults(run=rollback)
 

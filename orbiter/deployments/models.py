@@ -5,9 +5,12 @@ import re
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from orbiter.deployments import states
+
+ONE_WAITING_PER_TARGET = "deployment_one_waiting_per_target"
 
 
 class Deployment(models.Model):
@@ -54,6 +57,18 @@ class Deployment(models.Model):
             models.Index(fields=["application", "environment", "status"], name="deployment_app_env_status"),
             models.Index(fields=["status", "wake_at"], name="deployment_status_wake"),
             models.Index(fields=["application", "id"], name="deployment_app_id"),
+        ]
+        constraints = [
+            # At most one deployment of an application and environment waits to start without
+            # having asked to queue: the database settles requests that arrive at once (the
+            # service's check refuses the rest with its message). Queued deployments
+            # (queued_behind set) and rollbacks (they run while their parent is rolling back)
+            # wait beside it by design; the engine starts them one at a time.
+            models.UniqueConstraint(
+                fields=["application", "environment"],
+                condition=Q(status__in=sorted(states.WAITING), queued_behind__isnull=True, is_rollback=False),
+                name=ONE_WAITING_PER_TARGET,
+            ),
         ]
 
     def __str__(self):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from orbiter.accounts import roles
 from orbiter.artifacts.rpmversion import EVR
 from orbiter.catalog import freezes
 from orbiter.catalog.models import Application, Artifact, Environment, Host, Pin
@@ -28,16 +29,28 @@ class Checked:
     blocking: Deployment | None  # an active deployment this one would queue behind
 
 
-def resolve(application: str, environment: str, version: str) -> tuple[Application, Environment, Artifact]:
+def resolve(application: str, environment: str, version: str, *,
+            user=None) -> tuple[Application, Environment, Artifact]:
+    """The application, environment and build a request names. `user` is who asks, when a
+    person does: an unknown environment's refusal then names only those they may view."""
     app = Application.objects.filter(name=application).first()
     if app is None:
         known = ", ".join(Application.objects.values_list("name", flat=True)[:20]) or "none yet"
         raise PreflightRefused("unknown_application", f"unknown application {application!r}; known: {known}")
     env = Environment.objects.filter(name=environment).first()
     if env is None:
-        known = ", ".join(Environment.objects.values_list("name", flat=True)) or "none yet"
+        known = ", ".join(_viewable_environment_names(user)) or "none you may see"
         raise PreflightRefused("unknown_environment", f"unknown environment {environment!r}; known: {known}")
     return app, env, find_artifact(app, version)
+
+
+def _viewable_environment_names(user) -> list[str]:
+    environments = Environment.objects.order_by("order", "name")
+    if user is not None:
+        visible = roles.environments_where(user, "view")
+        if visible is not None:
+            environments = environments.filter(pk__in=visible)
+    return list(environments.values_list("name", flat=True))
 
 
 def find_artifact(app: Application, version: str) -> Artifact:

@@ -39,9 +39,10 @@ class Plan:
 
 
 def plan_preview(*, application: str, environment: str, version: str, strategy: dict | None = None,
-                 queue: bool = False) -> Plan:
-    """What a deployment would do, computed like the real start; runs preflight, writes nothing."""
-    app, env, artifact = preflight.resolve(application, environment, version)
+                 queue: bool = False, user=None) -> Plan:
+    """What a deployment would do, computed like the real start; runs preflight, writes nothing.
+    `user`: who asks (an unknown environment's refusal names only those they may see)."""
+    app, env, artifact = preflight.resolve(application, environment, version, user=user)
     parsed = Strategy.parse(strategy, defaults=app.rollout_defaults)
     checked = preflight.check(application=app, environment=env, artifact=artifact, strategy=parsed, queue=queue)
     hosts = {h.pk: h for h in checked.hosts}

@@ -3,11 +3,12 @@
 from collections import Counter
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from orbiter.audit.models import Event
+from orbiter.catalog.models import Application, Environment
 from orbiter.common.errors import (
     Conflict,
     Forbidden,
@@ -24,6 +25,8 @@ from orbiter.deployments.transitions import transition_deployment, transition_ho
 
 # The Event that records an admin's override of a freeze window for one deployment.
 FREEZE_OVERRIDE = "deployment.freeze_override"
+# The Event that records an admin's rollback without the approval its environment asks for.
+APPROVAL_OVERRIDE = "deployment.approval_override"
 
 
 def deployment_create(
@@ -49,13 +52,10 @@ def deployment_create(
     try:
         if len(override_freeze) > 500:
             raise ValidationError("override_freeze: the reason is at most 500 characters", field="override_freeze")
-        app, env, artifact = preflight.resolve(application, environment, version)
+        app, env, artifact = preflight.resolve(application, environment, version, user=user)
         parsed = Strategy.parse(strategy, defaults=app.rollout_defaults)
-        checked = preflight.check(
-            application=app, environment=env, artifact=artifact, strategy=parsed, queue=queue,
-            freeze_overridden=bool(override_freeze),
-        )
-        frozen = preflight.active_freeze(env) if override_freeze else None
+        return _create_checked(app, env, artifact, parsed, actor=actor, user=user, queue=queue, comment=comment,
+                               override_freeze=override_freeze)
     except (PreflightRefused, ValidationError) as error:
         Event.objects.create(
             actor=actor,
@@ -71,42 +71,83 @@ def deployment_create(
             },
         )
         raise
+
+
+def _create_checked(app: Application, env: Environment, artifact, parsed: Strategy, *, actor: str, user,
+                    queue: bool, comment: str, override_freeze: str) -> Deployment:
+    """Check and create in one transaction, so that no other request for the application
+    slips in between (20 requests at once once created 13 deployments).
+
+    1. Lock the application's row: requests for it take turns (PostgreSQL; SQLite's
+       transactions take the one write lock at BEGIN already), so the preflight sees every
+       deployment created before it and refuses, or queues behind, the active one.
+    2. The database's constraint (models.ONE_WAITING_PER_TARGET) is the backstop: should a
+       second unqueued deployment reach the table anyway, its insert fails, and the
+       request is checked once more, now seeing the winner.
+    """
+    options = {"actor": actor, "user": user, "queue": queue, "comment": comment, "override_freeze": override_freeze}
+    try:
+        return _check_and_insert(app, env, artifact, parsed, **options)
+    except IntegrityError:
+        # Matched by retrying rather than by the constraint's name: SQLite's message names
+        # the columns only. Any other integrity error fails again, and is raised then.
+        return _check_and_insert(app, env, artifact, parsed, **options)  # now sees the winner
+
+
+def _check_and_insert(app: Application, env: Environment, artifact, parsed: Strategy, *, actor: str, user,
+                      queue: bool, comment: str, override_freeze: str) -> Deployment:
     with transaction.atomic():
-        deployment = Deployment.objects.create(
-            application=app,
-            environment=env,
-            artifact=artifact,
-            requested_by=user,
-            requested_by_name=actor,
-            comment=comment,
-            strategy=parsed.as_dict(),
-            queued_behind=checked.blocking,
+        Application.objects.select_for_update().filter(pk=app.pk).values_list("pk").first()
+        checked = preflight.check(
+            application=app, environment=env, artifact=artifact, strategy=parsed, queue=queue,
+            freeze_overridden=bool(override_freeze),
         )
+        frozen = preflight.active_freeze(env) if override_freeze else None
+        return _insert(checked, actor=actor, user=user, comment=comment, frozen=frozen,
+                       override_freeze=override_freeze)
+
+
+def _insert(checked: preflight.Checked, *, actor: str, user, comment: str, frozen, override_freeze: str) -> Deployment:
+    env, artifact, parsed = checked.environment, checked.artifact, checked.strategy
+    deployment = Deployment.objects.create(
+        application=checked.application,
+        environment=env,
+        artifact=artifact,
+        requested_by=user,
+        requested_by_name=actor,
+        comment=comment,
+        strategy=parsed.as_dict(),
+        queued_behind=checked.blocking,
+    )
+    Event.objects.create(
+        actor=actor,
+        verb="deployment.request",
+        object_type="deployment",
+        object_id=str(deployment.pk),
+        after=states.PENDING,
+        deployment_id=deployment.pk,
+        data={"version": artifact.label, "environment": env.name, "strategy": parsed.as_dict()},
+    )
+    if frozen is not None:
         Event.objects.create(
-            actor=actor,
-            verb="deployment.request",
-            object_type="deployment",
-            object_id=str(deployment.pk),
-            after=states.PENDING,
+            actor=actor, verb=FREEZE_OVERRIDE, object_type="deployment", object_id=str(deployment.pk),
             deployment_id=deployment.pk,
-            data={"version": artifact.label, "environment": env.name, "strategy": parsed.as_dict()},
+            data={"reason": override_freeze, "freeze": frozen.window.pk, "freeze_reason": frozen.reason,
+                  "frozen_until": frozen.until.isoformat()},
         )
-        if frozen is not None:
-            Event.objects.create(
-                actor=actor, verb=FREEZE_OVERRIDE, object_type="deployment", object_id=str(deployment.pk),
-                deployment_id=deployment.pk,
-                data={"reason": override_freeze, "freeze": frozen.window.pk, "freeze_reason": frozen.reason,
-                      "frozen_until": frozen.until.isoformat()},
-            )
-        if env.requires_approval:
-            needed = max(1, env.min_approvals)
-            transition_deployment(
-                deployment, "require_approval", actor=actor,
-                message="waiting for approval" if needed == 1 else f"waiting for {needed} approvals",
-            )
-        else:
-            _accept(deployment, actor)
+    if env.requires_approval:
+        _require_approval(deployment, env, actor)
+    else:
+        _accept(deployment, actor)
     return deployment
+
+
+def _require_approval(deployment: Deployment, env: Environment, actor: str) -> None:
+    needed = max(1, env.min_approvals)
+    transition_deployment(
+        deployment, "require_approval", actor=actor,
+        message="waiting for approval" if needed == 1 else f"waiting for {needed} approvals",
+    )
 
 
 def _accept(deployment: Deployment, actor: str) -> None:
@@ -317,9 +358,22 @@ def _by_round(hosts: list[HostDeployment]) -> dict[int, list[HostDeployment]]:
 
 
 def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: int | None = None,
-                        actor: str, reason: str = "") -> Deployment:
+                        actor: str, reason: str = "", user=None, override_approval: str = "") -> Deployment:
     """Roll back: a new deployment (flagged rollback) moves every pin this one moved back to
-    its previous artifact and converges those hosts. Returns the rollback deployment."""
+    its previous artifact and converges those hosts. Returns the rollback deployment.
+
+    A rollback changes what runs in the environment like any deployment: where those need
+    approval, it waits for approval too (never from whoever asked for it), unless
+    - `override_approval` gives an admin's reason (the caller checked the admin role); it
+      is recorded as an APPROVAL_OVERRIDE Event on the rollback, or
+    - it is the automatic rollback the deployment's strategy asked for: the engine's own
+      call, the only one passing the locked `deployment` row. That strategy was approved
+      with the deployment.
+    """
+    override_approval = (override_approval or "").strip()
+    if len(override_approval) > 500:
+        raise ValidationError("override_approval: the reason is at most 500 characters", field="override_approval")
+    automatic = deployment is not None and actor == engine.ACTOR and bool(deployment.strategy.get("auto_rollback"))
     with transaction.atomic():
         parent = deployment if deployment is not None else _locked(deployment_id)
         states.target("deployment", parent.status, "rollback")  # refuses clearly when not allowed
@@ -345,6 +399,7 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
             application_id=parent.application_id,
             environment_id=parent.environment_id,
             artifact_id=previous.most_common(1)[0][0],
+            requested_by=user if user is not None and user.pk else None,
             requested_by_name=actor,
             comment=reason,
             is_rollback=True,
@@ -355,7 +410,16 @@ def deployment_rollback(*, deployment: Deployment | None = None, deployment_id: 
             actor=actor, verb="deployment.request", object_type="deployment", object_id=str(child.pk),
             after=states.PENDING, deployment_id=child.pk, data={"rollback_of": parent.pk},
         )
-        _accept(child, actor)
+        env = parent.environment
+        if env.requires_approval and override_approval:
+            Event.objects.create(
+                actor=actor, verb=APPROVAL_OVERRIDE, object_type="deployment", object_id=str(child.pk),
+                deployment_id=child.pk, data={"reason": override_approval, "rollback_of": parent.pk},
+            )
+        if env.requires_approval and not override_approval and not automatic:
+            _require_approval(child, env, actor)
+        else:
+            _accept(child, actor)
     return child
 
 

@@ -112,6 +112,8 @@ HOST_EVENTS = sorted({e for _, e in HOST_TRANSITIONS})
 # --- groups -----------------------------------------------------------------------------
 # A deployment in one of these holds its application+environment: no other may start.
 ACTIVE = frozenset({PENDING, AWAITING_APPROVAL, QUEUED, RUNNING, PAUSED, ROLLING_BACK})
+# Active but not started yet (the database allows one of these per target unless queued).
+WAITING = frozenset({PENDING, AWAITING_APPROVAL, QUEUED})
 # The engine has work to do for these.
 ADVANCING = frozenset({QUEUED, RUNNING, PAUSED, CANCELLED, FAILED, SUCCEEDED, ROLLING_BACK})
 COMPLETED = frozenset({SUCCEEDED, FAILED, CANCELLED, REJECTED, ROLLED_BACK})

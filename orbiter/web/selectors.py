@@ -9,6 +9,7 @@ from django.db.models.functions import Cast
 
 from orbiter.artifacts.rpmversion import rpm_sort_key
 from orbiter.audit.models import Event
+from orbiter.audit.selectors import events_visible_to
 from orbiter.catalog.models import Application, Artifact, Environment, Host, Pin
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
@@ -325,12 +326,13 @@ def timeline(deployment: Deployment, *, limit: int = 30) -> list[Event]:
 
 
 # --- audit --------------------------------------------------------------------------------
-def audit_search(*, actor: str = "", verb: str = "", obj: str = "", text: str = "",
+def audit_search(*, user, actor: str = "", verb: str = "", obj: str = "", text: str = "",
                  before: int | None = None, size: int = 50) -> Page:
     """Events newest first. `verb` matches a prefix (`deployment.` finds every deployment
     verb); `obj` is a type (`deployment`) or type:id (`deployment:12`); `text` searches
-    actor, verb, object id, before/after and the event's data."""
-    rows = Event.objects.all()
+    actor, verb, object id, before/after and the event's data. Only what `user` may see
+    (`audit.selectors.events_visible_to`, which the API's trail uses too)."""
+    rows = events_visible_to(user)
     if actor:
         rows = rows.filter(actor=actor)
     if verb:

@@ -60,6 +60,12 @@ def call(client: APIClient, action: str, environment: str):
                                                    "version": "1.1.0-1", "override_freeze": "hotfix"}, format="json")
     if action == "lock":
         return client.post(f"/api/v1/environments/{environment}/lock", {"reason": "incident"}, format="json")
+    if action == "protect":
+        return client.patch(f"/api/v1/environments/{environment}", {"min_approvals": 1}, format="json")
+    if action == "freeze":
+        return client.post(f"/api/v1/environments/{environment}/freezes", {
+            "kind": "once", "reason": "release party", "starts_at": "2030-11-29T00:00:00Z",
+            "ends_at": "2030-11-30T00:00:00Z"}, format="json")
     if action == "unlock":
         catalog.environment_lock(environment=environment, reason="incident", actor="root")
         return client.post(f"/api/v1/environments/{environment}/unlock")

@@ -13,6 +13,7 @@ from orbiter.api.fields import InstantFilter
 from orbiter.api.schema import errors
 from orbiter.api.views.deployments import EventOut
 from orbiter.audit.models import Event
+from orbiter.audit.selectors import events_visible_to
 from orbiter.common.errors import Forbidden
 
 
@@ -48,7 +49,9 @@ class EventFilter(django_filters.FilterSet):
 class EventList(generics.ListAPIView):
     """Audit events, newest first: who (actor, source IP) changed what (verb, object), before
     and after. Filters: actor, verb (prefix), object_type, object_id, deployment, source_ip,
-    since, until, q. Not open to API tokens limited to some applications or environments."""
+    since, until, q. Shows only the events of environments you may view, and API tokens'
+    events to their owner (admins of every environment see all). Not open to API tokens
+    limited to some applications or environments."""
 
     serializer_class = EventOut
     filter_backends = [DjangoFilterBackend]
@@ -68,4 +71,4 @@ class EventList(generics.ListAPIView):
                             "the audit trail covers all of them")
         if not roles.can_somewhere(user, "view"):
             raise Forbidden(f"{access.actor(self.request)} may not view any environment")
-        return Event.objects.order_by("-id")
+        return events_visible_to(user).order_by("-id")

@@ -14,7 +14,6 @@ from orbiter.api import access
 from orbiter.api.fields import InstantFilter, valid
 from orbiter.api.schema import errors
 from orbiter.audit.models import Event
-from orbiter.catalog.models import Environment
 from orbiter.common.errors import IllegalTransition
 from orbiter.deployments import selectors, services, states
 from orbiter.deployments.models import Deployment, HostDeployment
@@ -116,11 +115,9 @@ class DeploymentCreate(APIView):
                    responses={201: DeploymentDetailOut, **errors(400, 409)})
     def post(self, request):
         data = valid(self.DeploymentIn, request)
-        env = Environment.objects.filter(name=data["environment"]).first()
-        if env is not None:
-            roles.require(request.user, "deploy", env, application=data["application"])
-            if data["override_freeze"].strip():
-                roles.require(request.user, "override_freeze", env, application=data["application"])
+        env = access.requested_environment(request, data["environment"], "deploy", application=data["application"])
+        if env is not None and data["override_freeze"].strip():
+            roles.require(request.user, "override_freeze", env, application=data["application"])
         deployment = services.deployment_create(
             application=data["application"], environment=data["environment"], version=data["version"],
             actor=access.actor(request), user=request.user, strategy=data["strategy"], queue=data["queue"],
@@ -153,11 +150,10 @@ class PlanPreview(APIView):
     @extend_schema(operation_id="plan_preview", request=RequestIn, responses={200: PlanOut, **errors(400, 409)})
     def post(self, request):
         data = valid(RequestIn, request)
-        env = Environment.objects.filter(name=data["environment"]).first()
-        if env is not None:
-            roles.require(request.user, "view", env, application=data["application"])
+        access.requested_environment(request, data["environment"], "view", application=data["application"])
         plan = selectors.plan_preview(application=data["application"], environment=data["environment"],
-                                      version=data["version"], strategy=data["strategy"], queue=data["queue"])
+                                      version=data["version"], strategy=data["strategy"], queue=data["queue"],
+                                      user=request.user)
         return Response(plan.as_dict())
 
 
@@ -335,16 +331,27 @@ class ReasonIn(serializers.Serializer):
     reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
 
 
+class RollbackIn(ReasonIn):
+    override_approval = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=500,
+        help_text="admins: the reason to roll back without the approval the environment asks for (recorded)")
+
+
 class DeploymentRollback(_Action):
     action = "rollback"
-    Input = ReasonIn
+    Input = RollbackIn
 
-    @_action_schema("rollback", "Roll back: answers the new rollback deployment (201).", ReasonIn, 201)
+    @_action_schema("rollback", "Roll back: answers the new rollback deployment (201). In an environment "
+                    "that needs approval the rollback waits for it, unless an admin overrides.", RollbackIn, 201)
     def post(self, request, deployment_id: int):
         deployment = access.deployment(request, deployment_id, self.action)
-        data = valid(ReasonIn, request)
+        data = valid(RollbackIn, request)
+        if data["override_approval"].strip():
+            access.require_role(request, roles.ADMIN, deployment.environment, doing="roll back without approval",
+                                application=deployment.application)
         child = services.deployment_rollback(deployment_id=deployment.pk, actor=access.actor(request),
-                                             reason=data["reason"])
+                                             reason=data["reason"], user=request.user,
+                                             override_approval=data["override_approval"])
         return _detail(request, child, status.HTTP_201_CREATED)
 
 

@@ -26,7 +26,7 @@ class EnvironmentProtect(APIView):
     @extend_schema(operation_id="environments_protect", request=ProtectIn,
                    responses={200: EnvironmentOut, **errors(400, 404)})
     def patch(self, request, name: str):
-        env = access.environment(request, name, "lock")
+        env = access.environment(request, name, "protect")
         data = valid(self.ProtectIn, request)
         catalog.environment_protect(
             environment=env, actor=access.actor(request),
@@ -120,7 +120,7 @@ class FreezeCreate(APIView):
     @extend_schema(operation_id="environments_freezes_create", request=FreezeIn,
                    responses={201: FreezeOut, **errors(400, 404)})
     def post(self, request, name: str):
-        env = access.environment(request, name, "lock")
+        env = access.environment(request, name, "freeze")
         data = valid(FreezeIn, request)
         window = catalog.freeze_create(environment=env, actor=access.actor(request), **data)
         return Response(FreezeOut(window).data, status=status.HTTP_201_CREATED)
@@ -144,7 +144,7 @@ class FreezeDetail(APIView):
     @extend_schema(operation_id="freezes_update", request=FreezePatch, responses={200: FreezeOut,
                                                                                 **errors(400, 404)})
     def patch(self, request, freeze_id: int):
-        _freeze(request, freeze_id, "lock")
+        _freeze(request, freeze_id, "freeze")
         serializer = FreezePatch(data=request.data)
         serializer.is_valid(raise_exception=True)
         window = catalog.freeze_update(freeze_id=freeze_id, actor=access.actor(request), **serializer.validated_data)
@@ -152,6 +152,6 @@ class FreezeDetail(APIView):
 
     @extend_schema(operation_id="freezes_destroy", responses={204: None, **errors(404)})
     def delete(self, request, freeze_id: int):
-        _freeze(request, freeze_id, "unlock")
+        _freeze(request, freeze_id, "freeze")
         catalog.freeze_delete(freeze_id=freeze_id, actor=access.actor(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,8 +6,10 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
+from orbiter.accounts import roles
 from orbiter.audit.models import Event
 from orbiter.catalog.models import Application, Environment
+from orbiter.common.errors import Forbidden
 from orbiter.deployments import services, states
 from orbiter.deployments.models import Deployment, HostDeployment
 from orbiter.web import grid, selectors
@@ -62,6 +64,12 @@ def controls(access, deployment: Deployment, progress: selectors.Progress, user,
     return shown
 
 
+def may_roll_back_without_approval(access, deployment: Deployment) -> bool:
+    """An admin, where a rollback would wait for approval, may start it at once (with a reason)."""
+    return deployment.environment.requires_approval and roles.includes(access.role(deployment.environment),
+                                                                       roles.ADMIN)
+
+
 def _live_context(request, access, deployment: Deployment) -> dict:
     unfold_all = request.GET.get("hosts") == "all"
     hosts = selectors.host_grid(deployment, unfold_all=unfold_all)
@@ -79,6 +87,7 @@ def _live_context(request, access, deployment: Deployment) -> dict:
         "step_titles": grid.STEP_TITLES,
         "timeline": grid.render_timeline(selectors.timeline(deployment)),
         "controls": controls(access, deployment, progress, request.user, approvers),
+        "may_roll_back_without_approval": may_roll_back_without_approval(access, deployment),
         "approvers": approvers,
         "approvals_needed": max(1, deployment.environment.min_approvals),
         "live": live,
@@ -117,8 +126,14 @@ def _act(request, access, deployment_id: int, name: str):
     access.require(name, deployment.environment)
     actor = request.user.get_username()
     if name == "rollback":
-        child = services.deployment_rollback(deployment_id=deployment.pk, actor=actor,
-                                             reason=request.POST.get("reason", "").strip())
+        override = request.POST.get("override_approval", "").strip()
+        if override and not may_roll_back_without_approval(access, deployment):
+            role = access.role(deployment.environment)
+            raise Forbidden(f"{actor} may not roll back without approval in {deployment.environment.name}: "
+                            f"needs the admin role, " + (f"has {role}" if role else "has no role there"))
+        child = services.deployment_rollback(deployment_id=deployment.pk, actor=actor, user=request.user,
+                                             reason=request.POST.get("reason", "").strip(),
+                                             override_approval=override)
         return reverse("deployment", args=[child.pk])
     if name == "reject":
         services.deployment_reject(deployment_id=deployment.pk, actor=actor,
