@@ -19,11 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from orbiter_agent.schema import (
+    MAX_DEPTH,
     MAX_TAGS,
     SENDER_RE,
     TAG_RE,
     Code,
     ProtocolError,
+    check_depth,
     is_int,
     is_number,
     shown,
@@ -191,5 +193,6 @@ def validate_result(action: str, result: Any) -> dict[str, Any]:
             f"result must be an object with a boolean 'ok', got {shown(result)}",
             field="result",
         )
+    check_depth(result, MAX_DEPTH - 1)  # the envelope is the first level
     shape({**COMMON, **RESULTS.get(action, {})})(result, "result")
     return result

@@ -220,24 +220,32 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
         obj = json.loads(
             data.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=no_duplicates
         )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except RecursionError as exc:  # deeper than the interpreter's stack allows here
+        raise ProtocolError(Code.TOO_DEEP, f"message nests deeper than {MAX_DEPTH} levels") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(Code.NOT_JSON, f"message is not UTF-8 JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(Code.NOT_JSON, "message must be a JSON object")
-    check_depth(obj)
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH:  # else it cannot nest too deeply
+        check_depth(obj)  # before anything reads it, the canonical form above all
     return obj
 
 
 def check_depth(obj: Any, limit: int = MAX_DEPTH) -> None:
-    """Refuse JSON nested deeper than `limit` (the top object is level 1). Iterative: a
-    recursive walk would itself fail on what it is meant to refuse."""
-    stack = [(obj, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value
+    """Refuse JSON nested deeper than `limit` (the top object is level 1). Level by level,
+    not recursive: a recursive walk would itself fail on what it is meant to refuse."""
+    level, depth = [obj], 1
+    while level:
         if depth > limit:
             raise ProtocolError(Code.TOO_DEEP, f"message nests deeper than {limit} levels")
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if type(value) is dict else value
+            below.extend([child for child in children if type(child) in _CONTAINERS])
+        level, depth = below, depth + 1
+
+
+_CONTAINERS = (dict, list)
 
 
 def _bad(field: str, what: str) -> ProtocolError:
