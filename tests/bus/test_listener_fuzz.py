@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                       | st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=25)
-texts = st.text() | st.text(alphabet="\x00abc", max_size=5) | st.just("x" * 5000)
+texts = st.text(max_size=20) | st.text(alphabet="\x00a", min_size=1, max_size=3) | st.just("x" * 5000)
 results = st.fixed_dictionaries({"ok": st.booleans() | values}, optional={
     "packages": st.dictionaries(texts, texts | st.none(), max_size=5) | values,
     "last_run": st.fixed_dictionaries({}, optional={"resources": values, "time_s": values}) | values,
@@ -50,6 +50,19 @@ def envelopes(draw):
         del obj[name]
     if draw(st.booleans()):
         obj["extra"] = draw(values)
+    return obj
+
+
+@st.composite
+def well_formed(draw):
+    """An envelope any agent could sign: only its result is random."""
+    now = time.time()
+    kind = draw(st.sampled_from(["reply", "report"]))
+    obj = {"version": 1, "id": str(uuid.uuid4()), "kind": kind, "sender": host(1), "issued_at": now,
+           "expires_at": now + 600, "result": draw(results),
+           "action": "facts" if kind == "report" else draw(st.sampled_from(["facts", "puppet.run", "ping"]))}
+    if kind == "reply":
+        obj["in_reply_to"] = "d1-h1-r1-a1"
     return obj
 
 
@@ -82,13 +95,13 @@ def stored_is_valid():
             assert "\\u0000" not in json.dumps(facts)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                     HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_listener_survives_anything_and_stores_only_what_is_valid(fleet, data):
     listener = ReplyListener(bus_from_settings())
     listener.start()
-    choice = data.draw(st.sampled_from(["bytes", "json", "deep", "envelope", "signed"]))
+    choice = data.draw(st.sampled_from(["bytes", "json", "deep", "envelope", "signed", "well-formed"]))
     if choice == "bytes":
         body = data.draw(st.binary(max_size=300))
     elif choice == "deep":
@@ -96,6 +109,8 @@ def test_the_listener_survives_anything_and_stores_only_what_is_valid(fleet, dat
         body = f'{{"sender": "{host(1)}", "signature": "{"A" * 86}==", "x": {"[" * depth}{"]" * depth}}}'.encode()
     elif choice == "json":
         body = json.dumps(data.draw(values)).encode()
+    elif choice == "well-formed":
+        body = body_of(data.draw(well_formed()), fleet, signed=True)
     else:
         body = body_of(data.draw(envelopes()), fleet, signed=choice == "signed")
     before = snapshot()
