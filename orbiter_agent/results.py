@@ -141,13 +141,15 @@ def shape(fields: dict[str, Check]) -> Check:
 
 
 # orbiter_agent.puppet._summary_fields
-LAST_RUN = shape({
+LAST_RUN_CHECKS: dict[str, Check] = {
     "resources": resources,
     "time_s": optional(seconds),
     "last_run": optional(seconds),
     "puppet_version": optional(text(MAX_NAME)),
     "config_version": config_version,
-})
+}
+LAST_RUN_FIELDS = tuple(LAST_RUN_CHECKS)  # what a receiver may store of it
+LAST_RUN = shape(LAST_RUN_CHECKS)
 FACTS = {"certname": certname, "packages": packages, "last_run": optional(LAST_RUN)}
 
 # Every result: what went wrong, and whether trying again may help.

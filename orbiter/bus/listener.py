@@ -40,6 +40,7 @@ from orbiter.converge.base import ConvergeResult
 from orbiter.converge.services import converge_results_record_awaited
 from orbiter_agent import protocol
 from orbiter_agent.keys import KeyRing, parse_public_key
+from orbiter_agent.results import LAST_RUN_FIELDS
 from orbiter_agent.schema import Code, ProtocolError
 
 log = logging.getLogger("orbiter.listener")
@@ -317,8 +318,10 @@ def _newest(facts: dict[str, tuple[dict, float]], sender: str, result: dict, iss
 def _facts(result: dict, issued_at: float) -> dict:
     """Host.facts from an agent's report (checked by orbiter_agent.results): its packages,
     last run and when it said so."""
+    last_run = result.get("last_run")
     return {
         "packages": dict(result.get("packages") or {}),
-        "last_run": result.get("last_run"),
+        # the fields the schema checked; a newer agent's additions are not stored
+        "last_run": {k: last_run[k] for k in LAST_RUN_FIELDS if k in last_run} if last_run else None,
         "reported_at": issued_at,
     }

@@ -170,3 +170,19 @@ def test_a_flood_from_unknown_senders_costs_one_query_per_batch(fleet, listener)
 
     assert listener.refused == {"unknown_sender": 100}
     assert len(queries) <= 3  # savepoint, the senders' keys, release
+
+
+def test_a_field_no_action_defines_is_accepted_but_never_stored(fleet, listener):
+    from orbiter_agent import protocol
+
+    facts = {"ok": True, "packages": {"shop-api": "1.0.0-1"}, "x-new": "\x00",
+             "last_run": {"time_s": 12.5, "x-new": "\x00" * 3, "resources": {"changed": 1}}}
+    envelope = protocol.make_report(facts, sender=host(1), now=time.time())
+    send(protocol.encode(protocol.sign(envelope, fleet.keys[host(1)])))
+
+    bus_from_settings().step()
+
+    assert listener.refused == {}
+    stored = Host.objects.get(certname=host(1)).facts
+    assert stored["last_run"] == {"time_s": 12.5, "resources": {"changed": 1}}
+    assert "x-new" not in stored
