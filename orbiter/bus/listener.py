@@ -116,7 +116,9 @@ class ReplyListener:
 
     def handle_batch(self, messages: list[Message]) -> None:
         if self.held:  # the database is away: keep these with the others, in order
-            self.held.extend(messages)
+            held = {m.headers.get("message-id") for m in self.held} - {None}
+            # a reconnection redelivers what is held: keep one copy (held stays within the prefetch)
+            self.held.extend(m for m in messages if m.headers.get("message-id") not in held)
             return
         self._process(messages)
 
