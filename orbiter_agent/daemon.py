@@ -309,6 +309,9 @@ class Agent:
         try:
             return signed(result)
         except ProtocolError as exc:
+            if exc.code == Code.BAD_RESULT:  # never send what the listener refuses: say why instead
+                why = f"agent produced an invalid result: {exc.message}".replace("\x00", "")[:500]
+                return signed({"ok": False, "transient": True, "error": why})
             if exc.code != Code.TOO_LARGE:
                 raise
             short = {k: v for k, v in result.items() if k not in ("logs", "output_tail")}

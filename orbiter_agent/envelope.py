@@ -16,6 +16,7 @@ from typing import Any, Literal
 from cryptography.exceptions import InvalidSignature
 
 from orbiter_agent.keys import KeyRing
+from orbiter_agent.results import validate_result
 from orbiter_agent.schema import (
     MAX_TTL_S,
     PROTOCOL_VERSION,
@@ -30,7 +31,6 @@ from orbiter_agent.schema import (
     shown,
     validate_action,
     validate_params,
-    validate_result,
 )
 
 Kind = Literal["request", "reply", "report"]
@@ -84,6 +84,8 @@ def dumps(obj: dict[str, Any]) -> bytes:
         ).encode()
     except (TypeError, ValueError) as exc:  # also a lone surrogate, refused by encode()
         raise ProtocolError(Code.BAD_FIELD, f"message is not plain JSON: {exc}") from exc
+    except RecursionError as exc:  # parse_json_object refuses such depth first; never raise past here
+        raise ProtocolError(Code.TOO_DEEP, "message nests too deeply to encode") from exc
 
 
 def from_object(obj: dict[str, Any]) -> Envelope:
@@ -146,11 +148,11 @@ def checked(env: Envelope) -> Envelope:
         return replace(env, params=params)
     if env.kind == "reply":
         check_id(env.in_reply_to, field="in_reply_to")
-        validate_result(env.result)
+        validate_result(env.action, env.result)
         return env
     if env.kind == "report":
         check_report(env.sender, env.action)
-        validate_result(env.result)
+        validate_result(env.action, env.result)
         return env
     raise ProtocolError(
         Code.BAD_FIELD, f"kind must be {_KINDS}, got {shown(env.kind)}", field="kind"

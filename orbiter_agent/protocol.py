@@ -78,6 +78,7 @@ from orbiter_agent.keys import (
     write_public_key,
 )
 from orbiter_agent.replay import ReplayStore
+from orbiter_agent.results import validate_result
 from orbiter_agent.schema import (
     ACTIONS,
     BROADCAST,
@@ -90,7 +91,6 @@ from orbiter_agent.schema import (
     parse_json_object,
     shown,
     validate_params,
-    validate_result,
 )
 
 __all__ = [
@@ -113,8 +113,10 @@ __all__ = [
     "make_reply",
     "make_report",
     "make_request",
+    "parse",
     "parse_public_key",
     "sign",
+    "verify_object",
     "write_private_key",
     "write_public_key",
 ]
@@ -166,7 +168,7 @@ def make_report(
             sender=sender,
             issued_at=float(now),
             expires_at=float(now + _ttl(ttl_s)),
-            result=validate_result(result),
+            result=validate_result("facts", result),
         )
     )
 
@@ -203,7 +205,7 @@ def make_reply(
             sender=sender,
             issued_at=float(now),
             expires_at=float(max(request.expires_at, now + ttl_s)),
-            result=validate_result(result),
+            result=validate_result(request.action, result),
             in_reply_to=request.id,
         )
     )
@@ -245,11 +247,36 @@ def decode_and_verify(
     An agent passes its certname as `recipient`, so a request for another host is
     refused (`wrong_target`) before its time or id is even looked at.
     """
+    return verify_object(
+        parse(data, max_bytes=max_bytes),
+        keys=keys,
+        now=now,
+        max_skew_s=max_skew_s,
+        seen=seen,
+        recipient=recipient,
+    )
+
+
+def parse(data: bytes, *, max_bytes: int = MAX_BYTES) -> dict[str, Any]:
+    """Step 1 alone: the body as a JSON object, bounded in size and depth. Needs no key,
+    so a receiver can read `sender` and look up that one key before `verify_object`."""
     if len(data) > max_bytes:
         raise ProtocolError(
             Code.TOO_LARGE, f"message is {len(data)} bytes; at most {max_bytes} are accepted"
         )
-    obj = parse_json_object(data)
+    return parse_json_object(data)
+
+
+def verify_object(
+    obj: dict[str, Any],
+    *,
+    keys: KeyRing,
+    now: float,
+    max_skew_s: float = 60,
+    seen: ReplayStore | None = None,
+    recipient: str | None = None,
+) -> Envelope:
+    """Steps 2-6 of `decode_and_verify` on an object `parse` returned."""
     verify_signature(obj, keys)
     envelope = from_object(obj)
     if recipient is not None and envelope.kind == "request":

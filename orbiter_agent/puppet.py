@@ -164,7 +164,7 @@ class PuppetRunner:
             result.report_status = report.get("status")
             logs = [e for e in report.get("logs") or [] if isinstance(e, dict)]
             result.logs = [
-                {k: str(e.get(k, ""))[:500] for k in ("level", "source", "message")}
+                {k: str(e.get(k, "")).replace("\x00", "")[:500] for k in ("level", "source", "message")}
                 for e in logs
                 if e.get("level") in LOG_LEVELS
             ][-MAX_LOGS:]
@@ -322,4 +322,5 @@ def _start_time(pid: int) -> str:
 
 def _tail(out: Any) -> str:
     out.seek(max(0, out.seek(0, os.SEEK_END) - TAIL_CHARS * 4))  # 4: the longest UTF-8 char
-    return out.read().decode("utf-8", errors="replace")[-TAIL_CHARS:]
+    # NUL-free: the reply schema refuses it (PostgreSQL stores none)
+    return out.read().decode("utf-8", errors="replace").replace("\x00", "\ufffd")[-TAIL_CHARS:]

@@ -24,6 +24,10 @@ ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_:-]{0,63}")  # never "-…": not an option to Puppet
 
 MAX_TAGS = 20
+# How deeply a message's JSON may nest. A puppet.run reply needs 5 levels; the bound is
+# checked right after parsing, before the signature's canonical form is computed
+# (encoding ~1,000 levels raised RecursionError in the listener).
+MAX_DEPTH = 16
 PUPPET_TIMEOUT_RANGE = (1, 7200)
 DEFAULT_PUPPET_TIMEOUT_S = 1800
 # A request is only worth delivering for so long; the bound also caps how long the
@@ -54,6 +58,9 @@ class Code(StrEnum):
     BAD_KEY = "bad_key"
     INSECURE_KEY_FILE = "insecure_key_file"
     WRONG_TARGET = "wrong_target"
+    TOO_DEEP = "too_deep"
+    BAD_RESULT = "bad_result"
+    UNRECORDABLE = "unrecordable"  # the control plane could not store a verified message
 
 
 class ProtocolError(Exception):
@@ -199,17 +206,6 @@ def validate_params(action: str, params: Any) -> dict[str, Any]:
     return {"noop": noop, "tags": list(tags), "timeout_s": timeout}
 
 
-def validate_result(result: Any) -> dict[str, Any]:
-    """A reply's result is an object with a boolean `ok`; the rest is the action's to define."""
-    if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
-        raise ProtocolError(
-            Code.BAD_FIELD,
-            f"result must be an object with a boolean 'ok', got {shown(result)}",
-            field="result",
-        )
-    return result
-
-
 def parse_json_object(data: bytes) -> dict[str, Any]:
     """Strict JSON: UTF-8, an object at the top, no NaN or Infinity, no duplicate keys."""
 
@@ -226,11 +222,32 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
         obj = json.loads(
             data.decode("utf-8"), parse_constant=no_constants, object_pairs_hook=no_duplicates
         )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except RecursionError as exc:  # deeper than the interpreter's stack allows here
+        raise ProtocolError(Code.TOO_DEEP, f"message nests deeper than {MAX_DEPTH} levels") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(Code.NOT_JSON, f"message is not UTF-8 JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise ProtocolError(Code.NOT_JSON, "message must be a JSON object")
+    if data.count(b"[") + data.count(b"{") > MAX_DEPTH:  # else it cannot nest too deeply
+        check_depth(obj)  # before anything reads it, the canonical form above all
     return obj
+
+
+def check_depth(obj: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` (the top object is level 1). Level by level,
+    not recursive: a recursive walk would itself fail on what it is meant to refuse."""
+    level, depth = [obj], 1
+    while level:
+        if depth > limit:
+            raise ProtocolError(Code.TOO_DEEP, f"message nests deeper than {limit} levels")
+        below: list[Any] = []
+        for value in level:
+            children = value.values() if type(value) is dict else value
+            below.extend([child for child in children if type(child) in _CONTAINERS])
+        level, depth = below, depth + 1
+
+
+_CONTAINERS = (dict, list)
 
 
 def _bad(field: str, what: str) -> ProtocolError:

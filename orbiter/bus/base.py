@@ -8,6 +8,7 @@ in order). Destinations (see orbiter_agent/protocol.py):
     /queue/orbiter.agent.<certname>   requests to one agent
     /queue/orbiter.replies            replies from every agent (competing listeners)
     /topic/orbiter.all                broadcasts
+    /queue/DLQ.orbiter.replies        replies the listener refused (see bus/listener.py)
 """
 
 from collections.abc import Callable
@@ -16,6 +17,9 @@ from dataclasses import dataclass, field
 from orbiter.common.registry import Registry
 
 REPLIES = "/queue/orbiter.replies"
+# Refused replies that came under an enrolled host's name, kept (with the reason in their
+# headers, for 7 days) for an operator: ActiveMQ's own naming for a queue's dead letters.
+DEAD_LETTER = "/queue/DLQ.orbiter.replies"
 BATCH = 100  # messages handed to a batch handler at most at once
 BROADCAST = "/topic/orbiter.all"
 

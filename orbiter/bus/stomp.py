@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import stomp
 
 from orbiter.bus.base import BATCH, Bus, Message
-from orbiter_agent.transport import no_delay
+from orbiter_agent.transport import HEARTBEAT_RECEIVE_SCALE, no_delay
 
 log = logging.getLogger("orbiter.bus")
 
@@ -64,7 +64,10 @@ class StompBus(Bus):
             return True
         if time.monotonic() < self._next_attempt:
             return False
+        # The agents' tolerance: the broker is gone after 3 missed heart-beats, not stomp.py's 1.5
+        # (with 1.5 an idle listener reconnected 7 times in a run, each time resubscribing).
         conn = stomp.Connection12(self.brokers, heartbeats=(self.heartbeat_ms, self.heartbeat_ms),
+                                  heart_beat_receive_scale=HEARTBEAT_RECEIVE_SCALE,
                                   reconnect_attempts_max=1, auto_decode=False)
         conn.set_listener("orbiter", self._listener)
         try:
@@ -125,7 +128,15 @@ class StompBus(Bus):
     def _message(self, frame) -> Message:
         conn, ack_id = self._conn, frame.headers.get("ack")
         body = frame.body if isinstance(frame.body, bytes) else frame.body.encode()
-        return Message(frame.headers.get("destination", ""), body, dict(frame.headers), ack=lambda: conn.ack(ack_id))
+
+        def ack() -> None:
+            try:
+                conn.ack(ack_id)
+            except (stomp.exception.StompException, OSError) as error:
+                # The connection that delivered it is gone: the broker delivers it again.
+                log.warning("could not acknowledge message %s (%s); it will be redelivered", ack_id, error)
+
+        return Message(frame.headers.get("destination", ""), body, dict(frame.headers), ack=ack)
 
     def close(self) -> None:
         if self._conn is not None:

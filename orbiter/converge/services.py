@@ -16,13 +16,20 @@ def converge_results_record(results: list[ConvergeResult]) -> int:
     names the deployment, host deployment, round and attempt. On PostgreSQL the whole
     batch is written with one UPDATE; elsewhere one per distinct result.
     """
+    return len(converge_results_record_awaited(results))
+
+
+def converge_results_record_awaited(results: list[ConvergeResult]) -> list[ConvergeResult]:
+    """`converge_results_record`, returning the results that were awaited (and so written):
+    the reply listener stamps a host as seen only on an answer it was waiting for, never on
+    a replayed or stale one."""
     from orbiter.deployments import engine
 
     with transaction.atomic():
-        recorded = _record(results)
+        written = _record(results)
         for deployment_id in sorted(_deployments(results)):
             engine.wake(deployment_id)
-    return recorded
+    return written
 
 
 def converge_results_settle(results: list[ConvergeResult]) -> int:
@@ -67,25 +74,26 @@ def _deployments(results: list[ConvergeResult]) -> dict[int, list[ConvergeResult
     return by_deployment
 
 
-def _record(results: list[ConvergeResult]) -> int:
+def _record(results: list[ConvergeResult]) -> list[ConvergeResult]:
     """Write the outcomes (compare-and-set on deployment, round, attempt, step and, for an
-    agent's answer, the host's certname); how many were awaited.
+    agent's answer, the host's certname); the results that were awaited, so written.
 
     A host deployment answered twice in one batch: the first answer it waits for counts
     (the rows go in passes of one answer per host deployment; usually a single pass)."""
-    rows = _rows(results)
+    pairs = [(row, result) for result in results for row in _rows([result])]
     write = _write_joined if connection.vendor == "postgresql" else _write_grouped
-    recorded = 0
-    while rows:
+    written: list[ConvergeResult] = []
+    while pairs:
         this_pass, later, seen = [], [], set()
-        for row in rows:
-            (later if row["id"] in seen else this_pass).append(row)
-            seen.add(row["id"])
-        recorded += write(this_pass)
-        rows = later
-    if recorded < len(results):
-        log.info("ignored %d converge result(s) nobody waits for", len(results) - recorded)
-    return recorded
+        for pair in pairs:
+            (later if pair[0]["id"] in seen else this_pass).append(pair)
+            seen.add(pair[0]["id"])
+        ids = write([row for row, _ in this_pass])
+        written += [result for row, result in this_pass if row["id"] in ids]
+        pairs = later
+    if len(written) < len(results):
+        log.info("ignored %d converge result(s) nobody waits for", len(results) - len(written))
+    return written
 
 
 def _rows(results: list[ConvergeResult]) -> list[dict]:
@@ -110,7 +118,7 @@ def _rows(results: list[ConvergeResult]) -> list[dict]:
     return rows
 
 
-def _write_joined(rows: list[dict]) -> int:
+def _write_joined(rows: list[dict]) -> set[int]:
     """PostgreSQL: one UPDATE for all the rows, joined to them as one JSON document
     (`jsonb_to_recordset`, like deployments.rows), with the conditions of `_write_grouped`.
     At most one row per host deployment: a target joined to two would take either."""
@@ -128,13 +136,14 @@ def _write_joined(rows: list[dict]) -> int:
         " WHERE hd.id = r.id AND hd.deployment_id = r.deployment_id AND hd.round = r.round"
         " AND hd.attempt = r.attempt AND hd.status = %s AND hd.outcome IS NULL"
         " AND h.id = hd.host_id AND (r.certname IS NULL OR h.certname = r.certname)"
+        " RETURNING hd.id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(rows, separators=(",", ":")), states.CONVERGING])
-        return cursor.rowcount
+        return {row[0] for row in cursor.fetchall()}
 
 
-def _write_grouped(rows: list[dict]) -> int:
+def _write_grouped(rows: list[dict]) -> set[int]:
     """Other databases (SQLite): one UPDATE per deployment, round, attempt, certname and
     payload — for an agent's replies, one per row."""
     from orbiter.deployments import states
@@ -145,7 +154,7 @@ def _write_grouped(rows: list[dict]) -> int:
         payload = json.dumps({k: row[k] for k in ("outcome", "puppet", "log_tail")}, sort_keys=True)
         key = (row["deployment_id"], row["round"], row["attempt"], row["certname"], payload)
         groups.setdefault(key, []).append(row["id"])
-    recorded = 0
+    written: set[int] = set()
     for (deployment_id, round_, attempt, certname, payload), ids in groups.items():
         waiting = HostDeployment.objects.filter(
             pk__in=ids, deployment_id=deployment_id, round=round_, attempt=attempt,
@@ -153,8 +162,10 @@ def _write_grouped(rows: list[dict]) -> int:
         )
         if certname is not None:  # an agent answers only for itself
             waiting = waiting.filter(host__certname=certname)
-        recorded += waiting.update(**json.loads(payload))
-    return recorded
+        found = set(waiting.values_list("pk", flat=True))  # SQLite writes one at a time: no race
+        if found and HostDeployment.objects.filter(pk__in=found).update(**json.loads(payload)):
+            written |= found
+    return written
 
 
 def _text(value):

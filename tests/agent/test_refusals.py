@@ -139,11 +139,22 @@ def test_an_agent_cannot_send_a_reply_too_large_to_be_accepted(control_plane, ag
         b'["a", "list"]',
         b'{"a": NaN}',
         b'{"a": 1, "a": 2}',
-        b"[" * 100_000,
     ],
 )
 def test_it_refuses_what_is_not_a_json_object(agent_keys, data):
     assert refusal(data, agent_keys, max_bytes=10**6).code == Code.NOT_JSON
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"[" * 100_000,  # deeper than the parser's stack
+        b'{"a": ' + b"[" * 990 + b"]" * 990 + b', "signature": "x", "sender": "web-01"}',
+        b'{"a": ' + b"[" * 16 + b"]" * 16 + b"}",  # 17 levels with the object
+    ],
+)
+def test_it_refuses_what_nests_too_deeply_before_reading_any_field(agent_keys, data):
+    assert refusal(data, agent_keys, max_bytes=10**6).code == Code.TOO_DEEP
 
 
 def test_it_refuses_another_protocol_version(control_plane, agent_keys):

@@ -24,7 +24,8 @@ def test_an_agent_accepts_a_request_signed_by_the_control_plane(control_plane, a
 
 def test_the_control_plane_accepts_the_agents_reply(control_plane, agent, control_plane_keys):
     request = control_plane.puppet_run()
-    result = {"ok": True, "exit_code": 2, "changed": 3, "failed": 0, "log_tail": "Notice: café"}
+    result = {"ok": True, "exit_code": 2, "changed": True, "resources": {"changed": 3, "failed": 0},
+              "output_tail": "Notice: café"}
 
     reply = make_reply(request, result, sender=agent.name, now=NOW + 40)
     received = decode_and_verify(agent.send(reply), keys=control_plane_keys, now=NOW + 41)

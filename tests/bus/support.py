@@ -45,7 +45,7 @@ class Agents:
         for certname in self.keys:
             for request in self.take(certname):
                 self.answer(certname, request, result or {"ok": True, "kind": "changed", "exit_code": 2,
-                                                          "changed": 1, "failed": 0})
+                                                          "changed": True})
 
 
 def enrolled_fleet(settings, tmp_path, bus_url: str, *, hosts: int, agent_driver: bool = True) -> Agents:

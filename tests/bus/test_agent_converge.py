@@ -32,11 +32,12 @@ def test_a_rollout_completes_on_signed_agent_replies(tasks, fleet):
         (puppet_run,) = fleet.received[certname]
         assert puppet_run.action == "puppet.run"
         assert puppet_run.id == host_deployment(deployment, certname).request_id
-        fleet.answer(certname, puppet_run, {"ok": True, "kind": "changed", "exit_code": 2, "changed": 3})
+        fleet.answer(certname, puppet_run, {"ok": True, "kind": "changed", "exit_code": 2, "changed": True,
+                                                   "resources": {"changed": 3}})
     pump(tasks, lambda: status(deployment) in states.COMPLETED)
 
     assert status(deployment) == states.SUCCEEDED
-    assert host_deployment(deployment, host(1)).puppet["changed"] == 3
+    assert host_deployment(deployment, host(1)).puppet["resources"] == {"changed": 3}
 
 
 def test_a_reply_signed_by_another_host_does_not_count(tasks, fleet):
