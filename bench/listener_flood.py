@@ -82,7 +82,9 @@ def load(port: int, bodies: list[bytes]) -> None:
     from orbiter.bus.base import REPLIES
 
     conn = stomp.Connection12([("127.0.0.1", port)], auto_decode=False)
-    conn.connect(wait=True)
+    # The lab broker refuses anonymous logins: load as the control plane (any host's login
+    # may write the replies queue too; the frames' sender field is what the listener reads).
+    conn.connect(os.environ["ORBITER_STOMP_USER"], os.environ["ORBITER_STOMP_PASSWORD"], wait=True)
     for body in bodies[:-1]:
         conn.send(REPLIES, body, headers={"persistent": "true"})
     conn.send(REPLIES, bodies[-1], headers={"persistent": "true", "receipt": "last"})  # all stored

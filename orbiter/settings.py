@@ -222,6 +222,7 @@ AXES_RESET_ON_SUCCESS = True
 # Attempts refused during a lockout neither count nor extend it: the cool-off is what it says.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # its pages delete rows unaudited: orbiter/accounts/admin.py shows them read-only
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,9 +1,11 @@
 """Accounts in the admin: users, groups and role bindings through the audited services; API
-tokens read and revoked (created with `orbiter tokens create` or the API, shown once)."""
+tokens read and revoked (created with `orbiter tokens create` or the API, shown once); sign-in
+attempts and lockouts (django-axes) read only."""
 
 import copy
 from functools import partial
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm
@@ -130,3 +132,30 @@ class AuditedGroupAdmin(ServiceAdmin, GroupAdmin):
         users.group_delete(group=obj, actor=actor)
 
 
+
+
+class SignInRecordAdmin(ReadOnlyAdmin):
+    """Sign-in records kept by django-axes, read only here: a lockout is lifted with
+    `orbiter axes_reset_username NAME` or `orbiter axes_reset_ip ADDRESS` (docs/security.md),
+    and each lockout is an audit Event (signin.locked_out)."""
+
+    date_hierarchy = "attempt_time"
+    search_fields = ["username", "ip_address"]
+
+
+@admin.register(AccessAttempt)
+class AccessAttemptAdmin(SignInRecordAdmin):
+    __doc__ = SignInRecordAdmin.__doc__
+    list_display = ["attempt_time", "username", "ip_address", "failures_since_start"]
+
+
+@admin.register(AccessFailureLog)
+class AccessFailureLogAdmin(SignInRecordAdmin):
+    __doc__ = SignInRecordAdmin.__doc__
+    list_display = ["attempt_time", "username", "ip_address", "locked_out"]
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(SignInRecordAdmin):
+    __doc__ = SignInRecordAdmin.__doc__
+    list_display = ["attempt_time", "logout_time", "username", "ip_address"]

@@ -64,7 +64,7 @@ def enrolled(services, tmp_path):
     """The database migrated, one host enrolled; the environment for `orbiter listen`."""
     pg, amq = services
     env = {**os.environ, "ORBITER_MODE": "server", "ORBITER_SECRET_KEY": "outage-test",
-           "ORBITER_DATABASE_URL": pg.url, "ORBITER_BUS_URL": amq.url, "ORBITER_BROKER_URL": "memory://",
+           "ORBITER_DATABASE_URL": pg.url, **amq.env(), "ORBITER_BUS_URL": amq.url, "ORBITER_BROKER_URL": "memory://",
            "DJANGO_SETTINGS_MODULE": "orbiter.settings"}
     pem, public = generate_keypair()
     write_private_key(tmp_path / "agent.key", pem)
@@ -88,7 +88,7 @@ class Agent:
     def __init__(self, amq, key):
         self.key = key
         self.conn = stomp.Connection12([("127.0.0.1", int(amq.url.rsplit(":", 1)[1]))], auto_decode=False)
-        self.conn.connect(wait=True)
+        self.conn.connect(*amq.credentials(CERTNAME), wait=True)  # the host's own broker login
 
     def report(self, version: str) -> None:
         envelope = protocol.make_report({"ok": True, "packages": {"shop-api": version}}, sender=CERTNAME,

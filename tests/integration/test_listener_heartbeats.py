@@ -65,7 +65,8 @@ class StallingProxy(threading.Thread):
 def test_the_listener_connection_survives_a_broker_silent_for_two_heartbeats(broker):
     proxy = StallingProxy(broker.port)
     proxy.start()
-    bus = StompBus([("127.0.0.1", proxy.port)], heartbeat_ms=HEARTBEAT_MS)
+    user, password = broker.control_plane
+    bus = StompBus([("127.0.0.1", proxy.port)], user=user, password=password, heartbeat_ms=HEARTBEAT_MS)
     try:
         assert bus._connect()
         proxy.stall(2.25 * HEARTBEAT_MS / 1000)  # beyond stomp.py's 1.5x, within 3x

@@ -48,42 +48,48 @@ def broker(tmp_path_factory):
 
 
 class Wire(stomp.ConnectionListener):
-    """A raw STOMP connection: what an attacker on the replies queue sends, and what the
-    dead-letter queue receives."""
+    """Raw STOMP connections: what an attacker on the replies queue sends (logged in to the
+    broker as an enrolled host, the most an attacker on the replies queue can have), and
+    what the dead-letter queue receives (read as the control plane: hosts may not)."""
 
-    def __init__(self, broker):
-        self.conn = stomp.Connection12([("127.0.0.1", int(broker.url.rsplit(":", 1)[1]))], auto_decode=False)
+    def __init__(self, broker, attacker: str):
+        port = int(broker.url.rsplit(":", 1)[1])
+        self.conn = stomp.Connection12([("127.0.0.1", port)], auto_decode=False)
         self.conn.set_listener("wire", self)
-        self.conn.connect(wait=True)
+        self.conn.connect(*broker.control_plane, wait=True)
         self.dead: list[dict] = []
         self.lock = threading.Lock()
         self.conn.subscribe(DEAD_LETTER, id="dead", ack="auto")
+        self.out = stomp.Connection12([("127.0.0.1", port)], auto_decode=False)
+        self.out.connect(*broker.credentials(attacker), wait=True)
 
     def on_message(self, frame):
         with self.lock:
             self.dead.append(dict(frame.headers))
 
     def send(self, body: bytes) -> None:
-        self.conn.send(REPLIES, body, headers={"persistent": "true"})
+        self.out.send(REPLIES, body, headers={"persistent": "true"})
 
     def dead_letters(self) -> list[dict]:
         with self.lock:
             return list(self.dead)
 
     def close(self):
+        self.out.disconnect()
         self.conn.disconnect()
 
 
 @pytest.fixture
 def stack(live_env, settings, tmp_path, broker, tasks):
     """Two enrolled hosts, a rollout waiting for host 1's puppet.run, `orbiter listen`."""
+    settings.ORBITER_STOMP_USER, settings.ORBITER_STOMP_PASSWORD = broker.control_plane
     fleet = enrolled_fleet(settings, tmp_path, broker.url, hosts=2)
     deployment = request("1.0.0-1", strategy={"batch_size": "1"})
     tasks.run_until(lambda: deployment.hosts.filter(host__certname=host(1), status=states.CONVERGING).exists(),
                     timeout=20)
-    env = {**live_env, "ORBITER_BUS_URL": broker.url, "ORBITER_SIGNING_KEY_FILE": settings.ORBITER_SIGNING_KEY_FILE}
+    env = {**live_env, **broker.env(), "ORBITER_BUS_URL": broker.url, "ORBITER_SIGNING_KEY_FILE": settings.ORBITER_SIGNING_KEY_FILE}
     listener = Process(["listen"], env, tmp_path / "listener.log")
-    wire = Wire(broker)
+    wire = Wire(broker, attacker=host(1))
     try:
         listener.wait_for_log("listening for agent replies")
         yield fleet, deployment, listener, wire
