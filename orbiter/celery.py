@@ -4,7 +4,7 @@ import gc
 import logging
 import os
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orbiter.settings")
@@ -14,6 +14,26 @@ log = logging.getLogger("orbiter.worker")
 app = Celery("orbiter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class RecoverLostWakeUps(bootsteps.StartStopStep):
+    """Each time the worker (re)connects to the broker, queue a sweep of every active
+    deployment. A broker that restarted lost the wake-ups queued in it (Redis keeps no
+    messages across a restart here); each deployment that waited for one still has
+    `wake_pending` set, so further wake-ups were coalesced into the lost one, and it would
+    wait for the staleness sweep (ORBITER_STALE_SECONDS). One advance of each active
+    deployment is cheap and safe to run twice."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer) -> None:
+        try:
+            consumer.app.send_task("orbiter.deployments.sweep", kwargs={"everything": True})
+        except Exception:  # the broker went again: the next reconnection queues it
+            log.warning("could not queue the sweep after connecting to the broker", exc_info=True)
+
+
+app.steps["consumer"].add(RecoverLostWakeUps)
 
 
 @signals.task_prerun.connect

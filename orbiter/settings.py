@@ -214,6 +214,15 @@ if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process broker of standalone mode polls; its default (1 s) would pace every step.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No restart or outage of the broker, however long, may end a worker: retry for ever (Celery
+# gives up after 100 attempts by default, ~50 min), 2 s apart at first, then up to 30 s.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Tasks are idempotent; a task acknowledged late is cancelled on connection loss (it comes
+# back from the broker) - and Celery stops warning about the coming default at each loss.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, made to survive a Redis restart: see orbiter/core/broker.py.
+    CELERY_BROKER_TRANSPORT = "orbiter.core.broker:Transport"
 # Celery's Django fixup closes the database connection before and after every task unless
 # this is set; it then closes it only every this-many tasks. A new PostgreSQL connection
 # costs ~6 ms, more than a whole engine round's queries. Between tasks the worker instead
