@@ -247,6 +247,11 @@ ORBITER_STOMP_PASSWORD = _env("ORBITER_STOMP_PASSWORD") or (
 # The control plane's Ed25519 private key (PEM, mode 0600): it signs every agent request.
 ORBITER_SIGNING_KEY_FILE = _env("ORBITER_SIGNING_KEY_FILE", str(DATA_DIR / "control-plane.key"))
 
+# A converge that failed because Puppet's ENC could not reach Orbiter (its web down or
+# restarting: an outage of the control plane, not the host's fault) is retried without using
+# up the host's attempt for this long after the step started; after that it counts.
+ORBITER_ENC_OUTAGE_SECONDS = float(_env("ORBITER_ENC_OUTAGE_SECONDS", "900"))
+
 # A header a fronting TLS proxy sets to the client certificate's CN; when it names the node
 # asked for, the ENC answers without the token.
 ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
