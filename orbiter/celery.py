@@ -36,6 +36,13 @@ class RecoverLostWakeUps(bootsteps.StartStopStep):
 app.steps["consumer"].add(RecoverLostWakeUps)
 
 
+@signals.setup_logging.connect
+def _keep_django_logging(**kwargs) -> None:
+    """Celery sets up no logging of its own (nor redirects stdout): settings.LOGGING,
+    applied by Django, formats the worker's and the scheduler's lines like every other
+    process's (orbiter/core/logs.py)."""
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def _recycle_database_connections(sender=None, **kwargs) -> None:

@@ -8,6 +8,7 @@ ORBITER_BROKER_URL     Celery broker; default redis://127.0.0.1:6379/0 (memory:/
 ORBITER_ALLOWED_HOSTS  comma separated; default localhost,127.0.0.1 ("*" in standalone).
 ORBITER_DEBUG          1 to turn Django's debug pages on (never in production).
 ORBITER_SWEEP_SECONDS  how often the sweeper re-advances deployments (default 2).
+ORBITER_LOG_FORMAT     json (default in server mode) or plain; ORBITER_LOG_LEVEL (INFO).
 """
 
 import os
@@ -305,12 +306,10 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = ORBITER_NOTIFY_TIMEOUT_SECONDS
 DEFAULT_FROM_EMAIL = _env("ORBITER_EMAIL_FROM", "orbiter@localhost")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "orbiter": {"handlers": ["console"], "level": _env("ORBITER_LOG_LEVEL", "INFO")},
-    },
-}
+# One format for every process and library (orbiter/core/logs.py): json or plain lines.
+ORBITER_LOG_FORMAT = _env("ORBITER_LOG_FORMAT", "json" if MODE == "server" else "plain")
+if ORBITER_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"ORBITER_LOG_FORMAT={ORBITER_LOG_FORMAT!r}; allowed: json, plain")
+from orbiter.core.logs import logging_config  # noqa: E402
+
+LOGGING = logging_config(format=ORBITER_LOG_FORMAT, level=_env("ORBITER_LOG_LEVEL", "INFO"))
