@@ -5,7 +5,10 @@ import logging
 import os
 
 from celery import Celery, bootsteps, signals
+from celery.beat import PersistentScheduler
 from django.db import close_old_connections
+
+from orbiter.core import liveness
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orbiter.settings")
 
@@ -52,6 +55,23 @@ def _recycle_database_connections(sender=None, **kwargs) -> None:
     transaction and are left alone, as the fixup does."""
     if not getattr(getattr(sender, "request", None), "is_eager", False):
         close_old_connections()
+
+
+@signals.task_postrun.connect
+def _beat_worker_liveness(sender=None, **kwargs) -> None:
+    """A worker is alive when it finishes tasks (the sweeps run every ORBITER_SWEEP_SECONDS,
+    so an idle worker too); one beat per worker node name, at most every few seconds."""
+    request = getattr(sender, "request", None)
+    if request is not None and not getattr(request, "is_eager", False):
+        liveness.beat("worker", instance=getattr(request, "hostname", None))
+
+
+class LivenessScheduler(PersistentScheduler):
+    """Celery beat's own scheduler, beating the scheduler's liveness on each tick."""
+
+    def tick(self, *args, **kwargs):
+        liveness.beat("scheduler")
+        return super().tick(*args, **kwargs)
 
 
 @signals.worker_init.connect

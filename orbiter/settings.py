@@ -231,6 +231,8 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 # orbiter/celery.py.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat's scheduler, beating the scheduler's liveness on each tick (orbiter/celery.py).
+CELERY_BEAT_SCHEDULER = "orbiter.celery:LivenessScheduler"
 
 # --- Puppet ---------------------------------------------------------------------------
 # Bearer token Puppet's ENC script sends to GET /puppet/enc/<certname> (required in server mode).
@@ -261,6 +263,8 @@ ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.
 ORBITER_STALE_SECONDS = float(_env("ORBITER_STALE_SECONDS", "15"))
+# /healthz: a scheduler, worker or listener whose last beat is older than this is not live.
+ORBITER_LIVENESS_STALE_SECONDS = float(_env("ORBITER_LIVENESS_STALE_SECONDS", "60"))
 
 # --- Pipelines --------------------------------------------------------------------------
 # A pipeline run blocked by a lock (or too few healthy hosts) asks again this often; a

@@ -15,6 +15,7 @@ from orbiter.bus.base import REPLIES, Bus, Message
 from orbiter.catalog.models import Host
 from orbiter.converge.base import ConvergeResult
 from orbiter.converge.services import converge_results_record
+from orbiter.core import liveness
 from orbiter_agent import protocol
 from orbiter_agent.keys import KeyRing, parse_public_key
 
@@ -130,6 +131,7 @@ class ReplyListener:
         self.start()
         while not self.stopping:
             self.bus.step(timeout=0.5)
+            liveness.beat("listener")  # /healthz: at most every few seconds, never raises
         self.bus.close()
 
 
