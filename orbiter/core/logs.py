@@ -26,7 +26,8 @@ class QuietPeriodicTasks(logging.Filter):
         if record.levelno > logging.INFO:
             return True
         if record.name == "celery.beat":
-            return not (record.msg.startswith("Scheduler: Sending due task") and _periodic(record.args))
+            return not (isinstance(record.msg, str) and record.msg.startswith("Scheduler: Sending due task")
+                        and _periodic(record.args))
         if record.name in ("celery.worker.strategy", "celery.app.trace") and isinstance(record.args, dict):
             if record.args.get("name") not in PERIODIC_TASKS:
                 return True
