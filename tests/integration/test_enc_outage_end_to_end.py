@@ -61,3 +61,33 @@ def test_a_ten_second_web_outage_does_not_fail_a_deployment_allowing_one_attempt
     assert {(hd.attempt, hd.round, hd.puppet["kind"]) for hd in hosts} == {(1, 1, "changed")}
     # The runs did meet the outage: their ENC waited for the web.
     assert all(hd.puppet["duration_s"] >= 4 for hd in hosts), [hd.puppet["duration_s"] for hd in hosts]
+
+
+@pytest.fixture
+def short_enc_patience(monkeypatch):
+    """The agents (and so Puppet and its ENC) inherit it: the ENC gives up after 2 s."""
+    monkeypatch.setenv("ORBITER_ENC_PATIENCE_S", "2")
+
+
+def test_a_web_outage_past_the_enc_s_patience_is_retried_without_using_up_the_attempt(short_enc_patience,
+                                                                                        stack_behind_a_web):
+    stack, web = stack_behind_a_web
+    app = Application.objects.get(name="shop-api")
+    app.rollout_defaults = {**app.rollout_defaults, "max_attempts": 1}
+    app.save(update_fields=["rollout_defaults"])
+
+    web.stop()
+    pk = services.deployment_create(application="shop-api", environment="cert", version="1.1.0-1", actor="alice",
+                                    strategy={"batch_size": "2"}).pk
+    deadline = time.monotonic() + 120
+    while HostDeployment.objects.filter(deployment_id=pk, round__gte=2).count() < 2:  # both retried once
+        assert time.monotonic() < deadline, stack.logs()
+        time.sleep(0.2)
+    retried = list(HostDeployment.objects.filter(deployment_id=pk))
+    web.start()
+    done = finish(stack, pk)
+
+    assert all("Orbiter's ENC" in hd.error and "without using up the attempt" in hd.error for hd in retried)
+    assert done.status == states.SUCCEEDED, (done.message, stack.logs())
+    assert [stack.version_on(c) for c in stack.certnames] == ["1.1.0-1", "1.1.0-1"]
+    assert {hd.attempt for hd in HostDeployment.objects.filter(deployment_id=pk)} == {1}
