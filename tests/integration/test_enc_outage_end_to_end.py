@@ -12,6 +12,7 @@ import pytest
 
 from lab.services import ActiveMQ, started
 from orbiter.catalog.models import Application
+from orbiter.core import liveness
 from orbiter.deployments import services, states
 from orbiter.deployments.models import HostDeployment
 from tests.integration.test_agents_end_to_end import Stack, finish
@@ -61,6 +62,9 @@ def test_a_ten_second_web_outage_does_not_fail_a_deployment_allowing_one_attempt
     assert {(hd.attempt, hd.round, hd.puppet["kind"]) for hd in hosts} == {(1, 1, "changed")}
     # The runs did meet the outage: their ENC waited for the web.
     assert all(hd.puppet["duration_s"] >= 4 for hd in hosts), [hd.puppet["duration_s"] for hd in hosts]
+    # /healthz would show the reply listener, the scheduler and the worker alive (their beats).
+    assert {role: entry["state"] for role, entry in liveness.report().items()} == {
+        "scheduler": "ok", "worker": "ok", "listener": "ok"}
 
 
 @pytest.fixture
