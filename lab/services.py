@@ -134,14 +134,24 @@ class Postgres(Service):
             shutil.chown(self.dir, "postgres", "postgres")
         self._run([str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                    "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], "initdb", **self._as_pg)
+        self._launched = True
+        self._pg_ctl_start()
+        self._run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                   "-U", "postgres", "orbiter"], "createdb")
+
+    def _pg_ctl_start(self) -> None:
         opts = ["-p", str(self.port), "-c", "listen_addresses=127.0.0.1", "-k", str(self.dir)]
         opts += [] if self.durable else self.NO_DURABILITY
-        self._launched = True
         self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
                    "-t", str(int(self.timeout)), "-o", shlex.join(opts), "start"],
                   "pg_ctl start", self.timeout + 10, **self._as_pg)
-        self._run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                   "-U", "postgres", "orbiter"], "createdb")
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server (fast: clients are disconnected), keep it down `down_s`, start it
+        again on the same data and port; returns once it accepts connections."""
+        self.stop()
+        time.sleep(down_s)
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         pidfile, deadline, out = self.data / "postmaster.pid", time.monotonic() + 10, ""

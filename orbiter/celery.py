@@ -4,8 +4,11 @@ import gc
 import logging
 import os
 
-from celery import Celery, signals
+from celery import Celery, bootsteps, signals
+from celery.beat import PersistentScheduler
 from django.db import close_old_connections
+
+from orbiter.core import liveness
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orbiter.settings")
 
@@ -14,6 +17,33 @@ log = logging.getLogger("orbiter.worker")
 app = Celery("orbiter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class RecoverLostWakeUps(bootsteps.StartStopStep):
+    """Each time the worker (re)connects to the broker, queue a sweep of every active
+    deployment. A broker that restarted lost the wake-ups queued in it (Redis keeps no
+    messages across a restart here); each deployment that waited for one still has
+    `wake_pending` set, so further wake-ups were coalesced into the lost one, and it would
+    wait for the staleness sweep (ORBITER_STALE_SECONDS). One advance of each active
+    deployment is cheap and safe to run twice."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def start(self, consumer) -> None:
+        try:
+            consumer.app.send_task("orbiter.deployments.sweep", kwargs={"everything": True})
+        except Exception:  # the broker went again: the next reconnection queues it
+            log.warning("could not queue the sweep after connecting to the broker", exc_info=True)
+
+
+app.steps["consumer"].add(RecoverLostWakeUps)
+
+
+@signals.setup_logging.connect
+def _keep_django_logging(**kwargs) -> None:
+    """Celery sets up no logging of its own (nor redirects stdout): settings.LOGGING,
+    applied by Django, formats the worker's and the scheduler's lines like every other
+    process's (orbiter/core/logs.py)."""
 
 
 @signals.task_prerun.connect
@@ -25,6 +55,23 @@ def _recycle_database_connections(sender=None, **kwargs) -> None:
     transaction and are left alone, as the fixup does."""
     if not getattr(getattr(sender, "request", None), "is_eager", False):
         close_old_connections()
+
+
+@signals.task_postrun.connect
+def _beat_worker_liveness(sender=None, **kwargs) -> None:
+    """A worker is alive when it finishes tasks (the sweeps run every ORBITER_SWEEP_SECONDS,
+    so an idle worker too); one beat per worker node name, at most every few seconds."""
+    request = getattr(sender, "request", None)
+    if request is not None and not getattr(request, "is_eager", False):
+        liveness.beat("worker", instance=getattr(request, "hostname", None))
+
+
+class LivenessScheduler(PersistentScheduler):
+    """Celery beat's own scheduler, beating the scheduler's liveness on each tick."""
+
+    def tick(self, *args, **kwargs):
+        liveness.beat("scheduler")
+        return super().tick(*args, **kwargs)
 
 
 @signals.worker_init.connect

@@ -12,6 +12,7 @@ ORBITER_SWEEP_SECONDS  how often the sweeper re-advances deployments (default 2)
 HTTPS behind a proxy: ORBITER_SECURE_COOKIES, ORBITER_HSTS_SECONDS, ORBITER_PROXY_SSL_HEADER,
 ORBITER_CSRF_TRUSTED_ORIGINS, ORBITER_SECURE_SSL_REDIRECT (orbiter/core/https_settings.py,
 docs/tls.md). Sign-in throttling: ORBITER_SIGNIN_FAILURE_LIMIT, ORBITER_SIGNIN_COOLOFF_MINUTES.
+ORBITER_LOG_FORMAT     json (default in server mode) or plain; ORBITER_LOG_LEVEL (INFO).
 """
 
 import os
@@ -282,6 +283,15 @@ if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process broker of standalone mode polls; its default (1 s) would pace every step.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.01
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No restart or outage of the broker, however long, may end a worker: retry for ever (Celery
+# gives up after 100 attempts by default, ~50 min), 2 s apart at first, then up to 30 s.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Tasks are idempotent; a task acknowledged late is cancelled on connection loss (it comes
+# back from the broker) - and Celery stops warning about the coming default at each loss.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # kombu's Redis transport, made to survive a Redis restart: see orbiter/core/broker.py.
+    CELERY_BROKER_TRANSPORT = "orbiter.core.broker:Transport"
 # Celery's Django fixup closes the database connection before and after every task unless
 # this is set; it then closes it only every this-many tasks. A new PostgreSQL connection
 # costs ~6 ms, more than a whole engine round's queries. Between tasks the worker instead
@@ -289,6 +299,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # orbiter/celery.py.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat's scheduler, beating the scheduler's liveness on each tick (orbiter/celery.py).
+CELERY_BEAT_SCHEDULER = "orbiter.celery:LivenessScheduler"
 
 # --- Puppet ---------------------------------------------------------------------------
 # Bearer token Puppet's ENC script sends to GET /puppet/enc/<certname> (required in server mode).
@@ -311,6 +323,11 @@ ORBITER_STOMP_PASSWORD = _env("ORBITER_STOMP_PASSWORD") or (
 # The control plane's Ed25519 private key (PEM, mode 0600): it signs every agent request.
 ORBITER_SIGNING_KEY_FILE = _env("ORBITER_SIGNING_KEY_FILE", str(DATA_DIR / "control-plane.key"))
 
+# A converge that failed because Puppet's ENC could not reach Orbiter (its web down or
+# restarting: an outage of the control plane, not the host's fault) is retried without using
+# up the host's attempt for this long after the step started; after that it counts.
+ORBITER_ENC_OUTAGE_SECONDS = float(_env("ORBITER_ENC_OUTAGE_SECONDS", "900"))
+
 # A header a fronting TLS proxy sets to the client certificate's CN; when it names the node
 # asked for, the ENC answers without the token.
 ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
@@ -319,6 +336,8 @@ ORBITER_ENC_CERT_HEADER = _env("ORBITER_ENC_CERT_HEADER")
 ORBITER_SWEEP_SECONDS = float(_env("ORBITER_SWEEP_SECONDS", "2"))
 # A deployment nobody advanced for this long is advanced by the sweeper regardless.
 ORBITER_STALE_SECONDS = float(_env("ORBITER_STALE_SECONDS", "15"))
+# /healthz: a scheduler, worker or listener whose last beat is older than this is not live.
+ORBITER_LIVENESS_STALE_SECONDS = float(_env("ORBITER_LIVENESS_STALE_SECONDS", "60"))
 
 # --- Pipelines --------------------------------------------------------------------------
 # A pipeline run blocked by a lock (or too few healthy hosts) asks again this often; a
@@ -364,12 +383,10 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 EMAIL_TIMEOUT = ORBITER_NOTIFY_TIMEOUT_SECONDS
 DEFAULT_FROM_EMAIL = _env("ORBITER_EMAIL_FROM", "orbiter@localhost")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "orbiter": {"handlers": ["console"], "level": _env("ORBITER_LOG_LEVEL", "INFO")},
-    },
-}
+# One format for every process and library (orbiter/core/logs.py): json or plain lines.
+ORBITER_LOG_FORMAT = _env("ORBITER_LOG_FORMAT", "json" if MODE == "server" else "plain")
+if ORBITER_LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"ORBITER_LOG_FORMAT={ORBITER_LOG_FORMAT!r}; allowed: json, plain")
+from orbiter.core.logs import logging_config  # noqa: E402
+
+LOGGING = logging_config(format=ORBITER_LOG_FORMAT, level=_env("ORBITER_LOG_LEVEL", "INFO"))

@@ -8,7 +8,9 @@
 2. runs the configured command in a new process group, output to a temporary file (a
    service Puppet starts may keep a pipe open forever), killing the group on timeout;
 3. classifies: exit 0/2 ok, 4/6 failed (resource failures), anything else, a timeout or
-   a lock held transient (Puppet's own run lock is retried until the same deadline);
+   a lock held transient (Puppet's own run lock is retried until the same deadline); a
+   run whose ENC could not reach Orbiter is `enc_unreachable`: an outage of the control
+   plane, which the engine retries without using up the host's attempt;
 4. reads `last_run_summary.yaml` and `last_run_report.yaml` if this run wrote them.
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 import yaml
 
 from orbiter_agent.config import PuppetConfig
+from orbiter_agent.enc import UNREACHABLE
 from orbiter_agent.schema import TAG_RE
 
 OK, FAILED, TRANSIENT = "ok", "failed", "transient"
@@ -42,6 +45,8 @@ PUPPET_LOCK_MARKERS = (
     "agent_catalog_run.lock",
 )
 PUPPET_LOCK_RETRY_S = 5.0
+# Puppet's words when the exec node terminus (an ENC) failed: "Failed to find <node> via exec".
+ENC_FAILED_MARKER = "via exec: Execution of"
 KILL_GRACE_S = 5.0
 EXIT_CODES = {  # --detailed-exitcodes; any other code, a timeout or a lock: TRANSIENT
     0: (OK, "unchanged", "no changes"),
@@ -56,7 +61,8 @@ class RunResult:
     """What one `puppet.run` did; `to_dict()` is the reply's result."""
 
     status: str  # OK, FAILED or TRANSIENT
-    kind: str  # unchanged, changed, resource_failures, run_failed, timeout, lock_held
+    kind: str  # unchanged, changed, resource_failures, run_failed, timeout, lock_held, enc_unreachable,
+    # enc_failed
     message: str
     exit_code: int | None = None
     changed: bool = False
@@ -209,11 +215,24 @@ def _classify(code: int | None, timed_out: bool, tail: str, timeout_s: int) -> R
         return RunResult(TRANSIENT, "timeout", why)
     if code == 1 and any(marker in tail for marker in PUPPET_LOCK_MARKERS):
         return RunResult(TRANSIENT, "lock_held", "Puppet's own run lock is held by another run")
+    if code == 1 and UNREACHABLE in tail:  # orbiter-enc's last word, quoted by Puppet
+        why = ("Puppet could not classify this host: Orbiter's ENC (the control plane's web service) could not "
+               f"be reached - an outage of the control plane, not of this host ({_line_with(UNREACHABLE, tail)})")
+        return RunResult(TRANSIENT, "enc_unreachable", why)
+    if code == 1 and ENC_FAILED_MARKER in tail:
+        why = f"Puppet could not classify this host: its ENC failed ({_line_with(ENC_FAILED_MARKER, tail)})"
+        return RunResult(TRANSIENT, "enc_failed", why)
     if code in EXIT_CODES:
         status, kind, why = EXIT_CODES[code]
         return RunResult(status, kind, why, changed=code in (2, 6))
     why = f"Puppet exited with code {code}: the run failed (catalog, compilation or agent error)"
     return RunResult(TRANSIENT, "run_failed", why)
+
+
+def _line_with(marker: str, tail: str) -> str:
+    """The part of the output's last line holding `marker`, from the marker on (bounded)."""
+    line = next(line for line in reversed(tail.splitlines()) if marker in line)
+    return line[line.index(marker):][:300].strip()
 
 
 class _ReportLoader(yaml.SafeLoader):

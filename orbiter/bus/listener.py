@@ -38,6 +38,7 @@ from orbiter.bus.base import DEAD_LETTER, REPLIES, Bus, Message
 from orbiter.catalog.models import Host
 from orbiter.converge.base import ConvergeResult
 from orbiter.converge.services import converge_results_record_awaited
+from orbiter.core import liveness
 from orbiter_agent import protocol
 from orbiter_agent.keys import KeyRing, parse_public_key
 from orbiter_agent.results import LAST_RUN_FIELDS
@@ -142,6 +143,7 @@ class ReplyListener:
         self.start()
         while not self.stopping:
             self.step(timeout=0.5)
+            liveness.beat("listener")  # /healthz: at most every few seconds, never raises
         self.bus.close()  # what is held goes back to the broker unacknowledged
 
     # --- one batch ------------------------------------------------------------------------

@@ -13,8 +13,11 @@ INTERRUPTED = 130  # Ctrl-C while waiting; the deployment carries on
 class ClientError(Exception):
     """What went wrong, for a person (`message`), and the exit code a script reads."""
 
-    def __init__(self, message: str, exit_code: int, *, code: str | None = None):
+    def __init__(self, message: str, exit_code: int, *, code: str | None = None, transient: bool = False):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.code = code  # the API's machine-readable error code, when it gave one
+        # The server could not be reached or failed (refused, timed out, 5xx): asking again
+        # later may work. Not a TLS or credentials failure.
+        self.transient = transient

@@ -77,9 +77,10 @@ class Api:
                               UNREACHABLE) from None
         except requests.exceptions.Timeout:
             raise ClientError(f"{self.credentials.url} did not answer within {self.timeout[1]:g} s",
-                              UNREACHABLE) from None
+                              UNREACHABLE, transient=True) from None
         except requests.exceptions.RequestException as error:
-            raise ClientError(f"cannot reach {self.credentials.url}: {_reason(error)}", UNREACHABLE) from None
+            raise ClientError(f"cannot reach {self.credentials.url}: {_reason(error)}", UNREACHABLE,
+                              transient=True) from None
         return self._answer(response)
 
     def _answer(self, response: requests.Response) -> dict:
@@ -96,14 +97,16 @@ class Api:
                 raise ClientError(f"{response.url} redirects to {where}: give that address to `orbiter login`",
                                   UNREACHABLE)
             raise ClientError(f"{response.url} answered {response.status_code} {response.reason}; is "
-                              f"{self.credentials.url} an Orbiter server, and up?", UNREACHABLE)
+                              f"{self.credentials.url} an Orbiter server, and up?", UNREACHABLE,
+                              transient=response.status_code >= 500)
         message = str(error.get("message") or response.reason)
         code = error.get("code")
         if response.status_code == 401:
             message = (f"authentication failed at {self.credentials.url}: {message} "
                        f"(token from {self.credentials.source}; `orbiter login` to use another)")
         exit_code = _EXIT_BY_STATUS.get(response.status_code, FAILED if response.status_code < 500 else UNREACHABLE)
-        raise ClientError(message, exit_code, code=code if isinstance(code, str) else None)
+        raise ClientError(message, exit_code, code=code if isinstance(code, str) else None,
+                          transient=response.status_code >= 500)
 
     def pages(self, path: str, *, limit: int, **params):
         """The results of a paginated list, at most `limit` of them. Pages are asked for by

@@ -3,18 +3,35 @@
 On a terminal: a rich live display — the progress line, one bar per batch with its hosts'
 steps, the latest events. Piped (CI logs): a line when the progress changes, a line when a
 batch's hosts move, a line per deployment event; nothing is redrawn.
+
+The server unreachable or failing (refused, timed out, 5xx: a restart of Orbiter's web)
+does not end the watch: it asks again with backoff (1 s doubling to 10 s) for up to
+ORBITER_WAIT_OUTAGE_SECONDS (default 300) in a row, saying so once; past that it stops
+(exit 5), saying that the deployment carries on and how to watch it again.
 """
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from orbiter.client import render
-from orbiter.client.errors import FAILED, INTERRUPTED, OK, STOPPED, TIMED_OUT
+from orbiter.client.errors import (
+    FAILED,
+    INTERRUPTED,
+    OK,
+    STOPPED,
+    TIMED_OUT,
+    UNREACHABLE,
+    USAGE,
+    ClientError,
+)
 from orbiter.client.http import Api
 
 POLL_SECONDS = 1.0
+OUTAGE_SECONDS = 300.0  # ORBITER_WAIT_OUTAGE_SECONDS
+FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS = 1.0, 10.0
 EVENTS_PAGE = 100
 HOSTS_SHOWN = 1000  # per look; beyond that the bars still count every host (from the progress)
 LATEST_EVENTS = 6
@@ -69,15 +86,63 @@ class Watcher:
             return new
 
 
+def outage_seconds() -> float:
+    text = os.environ.get("ORBITER_WAIT_OUTAGE_SECONDS", "").strip()
+    if not text:
+        return OUTAGE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ClientError(f"ORBITER_WAIT_OUTAGE_SECONDS: {text!r} is not allowed; give seconds, 0 or more, e.g. 300",
+                          USAGE)
+    return value
+
+
+@dataclass
+class Outage:
+    """The server unreachable while watching: since when, and how long to wait before asking again."""
+
+    started: float
+    retry_in: float = FIRST_RETRY_SECONDS
+
+
 def follow(api: Api, deployment_id: int, out: render.Out, *, timeout: float | None,
            sleep: Callable[[float], None] = time.sleep) -> int:
     watcher = Watcher(api, deployment_id)
+    patience = outage_seconds()
     display = LiveDisplay(out) if out.terminal else LineDisplay(out)
     deadline = None if timeout is None else time.monotonic() + timeout
+    outage: Outage | None = None
+    snapshot = None
     try:
         with display:
             while True:
-                snapshot = watcher.look()
+                try:
+                    snapshot = watcher.look()
+                except ClientError as error:
+                    if not error.transient:
+                        raise
+                    now = time.monotonic()
+                    if outage is None:
+                        outage = Outage(now)
+                        out.note(f"lost contact with the server ({error.message}); deployment #{deployment_id} "
+                                 f"carries on there; still watching, for up to {patience:g} s")
+                    timed_out = deadline is not None and now >= deadline
+                    if now - outage.started >= patience or timed_out:
+                        last = render.label(snapshot.deployment) if snapshot else "unknown"
+                        out.error(f"stopped watching: the server has been unreachable for {now - outage.started:.0f} s "
+                                  f"({error.message}). Deployment #{deployment_id} (last seen: {last}) carries on on "
+                                  f"the server; watch it again with: orbiter status {deployment_id} --wait")
+                        return TIMED_OUT if timed_out else UNREACHABLE
+                    until = outage.started + patience if deadline is None else min(deadline, outage.started + patience)
+                    sleep(min(outage.retry_in, max(0.0, until - now)))
+                    outage.retry_in = min(outage.retry_in * 2, MAX_RETRY_SECONDS)
+                    continue
+                if outage is not None:
+                    out.note(f"back in contact with the server after {time.monotonic() - outage.started:.0f} s")
+                    outage = None
                 display.show(snapshot)
                 status = snapshot.deployment["status"]
                 if status in render.COMPLETED:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 
 from orbiter.celery import app
+from orbiter.core import liveness
 
 log = logging.getLogger("orbiter.runtime")
 
@@ -54,6 +55,7 @@ def periodic_loop(stop: threading.Event, entries: dict[str, tuple[str, float]] |
     due = dict.fromkeys(entries, 0.0)
     tick = min([settings.ORBITER_SWEEP_SECONDS, *(seconds for _, seconds in entries.values())])
     while not stop.wait(tick):
+        liveness.beat("scheduler")
         now = time.monotonic()
         for name, (task, seconds) in entries.items():
             if now < due[name]:

@@ -344,6 +344,8 @@ def _settle_outcomes(deployment: Deployment, inflight: list[HostDeployment], str
             if event == "finish" and not hd.pin_moved:
                 event = "release"  # back in service without the new version (cancelled while draining)
             moves.setdefault(event, []).append(hd)
+        elif _control_plane_outage(hd, outcome, now):
+            _retry_in_a_new_round(hd, strategy, now, outcome.get("message", "failed"))
         elif outcome.get("permanent") or hd.attempt >= strategy.max_attempts:
             tries = f" after {hd.attempt} attempt(s)" if not outcome.get("permanent") else ""
             reason = f"{hd.status}: {outcome.get('message', 'failed')}{tries}"
@@ -472,6 +474,38 @@ def _retry_step(hd: HostDeployment, strategy: Strategy, now: datetime, message: 
     hosts_update([hd], **changes)
     log.info("deployment #%s host %s: %s; retrying %s in %.1fs", hd.deployment_id, actions.name(hd), message, hd.status,
              backoff)
+
+
+# A converge whose Puppet run could not reach Orbiter's own ENC (the web service down or
+# restarting) failed for the control plane, not for the host (orbiter_agent.puppet).
+CONTROL_PLANE_OUTAGE_KINDS = frozenset({"enc_unreachable"})
+
+
+def _control_plane_outage(hd: HostDeployment, outcome: dict, now: datetime) -> bool:
+    """A failed converge caused by an outage of the control plane itself, within
+    ORBITER_ENC_OUTAGE_SECONDS of the step's start (after that it counts like any failure,
+    so an outage that never ends still fails the hosts, bounded by their attempts)."""
+    from django.conf import settings
+
+    if hd.status != states.CONVERGING or outcome.get("permanent") or hd.step_started_at is None:
+        return False
+    if (now - hd.step_started_at).total_seconds() >= settings.ORBITER_ENC_OUTAGE_SECONDS:
+        return False
+    summary = hd.puppet  # deferred: read from the database on failures only
+    return isinstance(summary, dict) and summary.get("kind") in CONTROL_PLANE_OUTAGE_KINDS
+
+
+def _retry_in_a_new_round(hd: HostDeployment, strategy: Strategy, now: datetime, message: str) -> None:
+    """Retry the converge without using up an attempt. The request needs a new id (the
+    agent answers a repeated id from its stored reply instead of running Puppet), so the
+    round moves on and the attempt stays."""
+    backoff = strategy.retry_backoff_s
+    when = now + timedelta(seconds=backoff)
+    hosts_update([hd], round=hd.round + 1, outcome=None, action_issued_at=None, resent=False, not_before=when,
+                 step_deadline=when + timedelta(seconds=strategy.timeout(hd.status)),
+                 error=f"attempt {hd.attempt}: {message}; retried without using up the attempt")
+    log.warning("deployment #%s host %s: %s; retrying in %.1fs without using up attempt %d", hd.deployment_id,
+                actions.name(hd), message, backoff, hd.attempt)
 
 
 def _move_pins(deployment: Deployment, hosts: list[HostDeployment], now: datetime) -> None:

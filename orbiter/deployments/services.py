@@ -457,14 +457,17 @@ def _locked(deployment_id: int) -> Deployment:
     return deployment
 
 
-def deployments_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+def deployments_sweep(*, now: datetime | None = None, limit: int = 500,
+                      stale_seconds: float | None = None) -> list[int]:
     """Deployments the engine should look at now: a deadline or timer is due, or nobody
-    advanced them for a while (a worker died, a message was lost)."""
+    advanced them for `stale_seconds` (default ORBITER_STALE_SECONDS: a worker died, a
+    message was lost; 0: every active deployment, after the broker lost its messages)."""
     from django.conf import settings
     from django.db.models import Q
 
     now = now or timezone.now()
-    stale = now - timezone.timedelta(seconds=settings.ORBITER_STALE_SECONDS)
+    stale_seconds = settings.ORBITER_STALE_SECONDS if stale_seconds is None else stale_seconds
+    stale = now - timezone.timedelta(seconds=stale_seconds)
     due = (
         Deployment.objects.filter(status__in=[states.QUEUED, states.RUNNING, states.PAUSED, states.ROLLING_BACK])
         .filter(Q(wake_at__lte=now) | Q(advanced_at__lt=stale) | Q(advanced_at__isnull=True))

@@ -12,8 +12,10 @@ def advance_task(deployment_id: int) -> None:
 
 
 @shared_task(name="orbiter.deployments.sweep")
-def sweep_task() -> int:
-    due = deployments_sweep()
+def sweep_task(*, everything: bool = False) -> int:
+    """Advance the deployments due now; `everything`: every active one (queued when the
+    worker has just (re)connected to the broker, which may have lost their wake-ups)."""
+    due = deployments_sweep(stale_seconds=0 if everything else None)
     for deployment_id in due:
         advance_task.delay(deployment_id)
     return len(due)

@@ -2,18 +2,24 @@
 message the user reads on the page they came from."""
 
 import functools
+import logging
+import time
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, redirect_to_login
+from django.db import DatabaseError, connection
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from orbiter.common.errors import Forbidden, OrbiterError
+from orbiter.core import liveness
 from orbiter.web.access import access_for, forbidden
+
+log = logging.getLogger("orbiter.web")
 
 
 def page(view):
@@ -86,4 +92,19 @@ class SignIn(LoginView):
 
 
 def healthz(request):
-    return JsonResponse({"ok": True})
+    """For a load balancer and a monitor, no sign-in: 503 when the database cannot be
+    reached (this web process can serve nothing); else 200 with the liveness of the
+    scheduler, the workers and the reply listeners (orbiter/core/liveness.py) and a status:
+    ok, or degraded when one of them stopped beating (or no scheduler or worker ever did)."""
+    started = time.monotonic()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        database = {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1)}
+        processes = liveness.report()
+    except DatabaseError as error:
+        log.error("healthz: the database cannot be reached: %s", str(error).strip()[:300])
+        return JsonResponse({"ok": False, "status": "down", "database": {"ok": False}}, status=503)
+    degraded = any(p["state"] == "stale" for p in processes.values()) or any(
+        processes[role]["state"] == "absent" for role in ("scheduler", "worker"))
+    return JsonResponse({"ok": True, "status": "degraded" if degraded else "ok", "database": database, **processes})
