@@ -69,10 +69,11 @@ class Sender(stomp.ConnectionListener):
 
 
 @pytest.fixture
-def unlimited_broker(stomp_url, tmp_path):
-    """A broker of this test's own without wireFormat.maxFrameSize (a misconfigured one)."""
-    with started(ActiveMQ(tmp_path / "amq", max_frame_size=None)) as (broker,):
-        yield broker
+def unlimited_broker(broker, tmp_path):
+    """A broker of this test's own without wireFormat.maxFrameSize (a misconfigured one); the
+    session broker's secret, so the hosts' logins work on it."""
+    with started(ActiveMQ(tmp_path / "amq", max_frame_size=None, secret=broker.secret)) as (unlimited,):
+        yield unlimited
 
 
 def test_300_mb_of_junk_on_the_topic_during_a_puppet_run_leaves_the_agent_small(
@@ -80,7 +81,7 @@ def test_300_mb_of_junk_on_the_topic_during_a_puppet_run_leaves_the_agent_small(
 ):
     # the junk arrives while the agent's loop is busy, as in the finding (37 MB grew to 349 MB)
     host = make_host(manifest=WAIT_FOR_GO, brokers=[unlimited_broker.url])
-    control_plane = ControlPlane(unlimited_broker.url)
+    control_plane = ControlPlane(unlimited_broker.url, unlimited_broker.control_plane)
     try:
         run = control_plane.request("puppet.run", {"noop": False, "timeout_s": 600}, target=host)
         control_plane.send(host, control_plane.signed(host, run))
@@ -127,9 +128,9 @@ def test_300_mb_of_junk_on_the_topic_during_a_puppet_run_leaves_the_agent_small(
 
 
 def test_the_lab_broker_refuses_a_frame_bigger_than_its_limit_before_any_agent_sees_it(
-    host, stomp_url, control_plane
+    host, broker, control_plane
 ):
-    sending = ControlPlane(stomp_url)  # a connection of its own: the broker closes it
+    sending = ControlPlane(broker.url, broker.control_plane)  # a connection of its own: the broker closes it
     sender = Sender(sending)
 
     sender.send(b"x" * (ActiveMQ.MAX_FRAME_SIZE + 1), confirmed=False)

@@ -75,7 +75,7 @@ def test_after_a_broker_outage_each_agent_is_back_as_its_own_jittered_backoff_sa
     returns = sorted(round(back(h)[0]["ts"] - ready, 2) for h in hosts)
     print(f"outage {ready - stopped:.1f}s; agents back {returns} s after the broker was ready")
     assert len(set(schedules)) == len(hosts)  # jittered: no two agents retry in step
-    assert all(ping(own_broker.url, host)["pong"] == host.certname for host in hosts)
+    assert all(ping(own_broker, host)["pong"] == host.certname for host in hosts)
 
 
 def test_a_run_that_ends_during_a_broker_outage_is_answered_as_soon_as_its_agent_is_back(
@@ -85,7 +85,7 @@ def test_a_run_that_ends_during_a_broker_outage_is_answered_as_soon_as_its_agent
     back on the new connection and is answered from the replay store: Puppet runs once and
     the host waits only for its agent's backoff, not for an idle timeout."""
     host = make_host(manifest=WAIT_FOR_GO, brokers=[own_broker.url])
-    control_plane = ControlPlane(own_broker.url)
+    control_plane = ControlPlane(own_broker.url, own_broker.control_plane)
     request = control_plane.request("puppet.run", {"noop": False, "timeout_s": 600}, target=host)
     control_plane.send(host, control_plane.signed(host, request))
     wait_until(lambda: host.puppet_runs == 1, 60, "Puppet to start")
@@ -96,7 +96,7 @@ def test_a_run_that_ends_during_a_broker_outage_is_answered_as_soon_as_its_agent
                "the reply to fail and two connection attempts")  # fmt: skip
     own_broker.start()
     ready = time.time()
-    control_plane = ControlPlane(own_broker.url)
+    control_plane = ControlPlane(own_broker.url, own_broker.control_plane)
     try:
         [(_, _, reply)] = control_plane.replies_to(host, request, timeout=60)
         answered = time.time()

@@ -45,4 +45,4 @@ def test_a_search_with_a_nul_character_is_refused_naming_the_field(fleet, cast, 
     refused = client_for("viola").get("/audit/", {field: "shop\x00api"})
 
     assert refused.status_code == 400
-    assert f"{field}: Null characters are not allowed." in text(refused)
+    assert f"{field}: NUL characters are not allowed" in text(refused)
