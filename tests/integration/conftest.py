@@ -39,3 +39,14 @@ def live_env(transactional_db, tmp_path):
         "ORBITER_VISIBILITY_TIMEOUT": "10",
         "DJANGO_SETTINGS_MODULE": "orbiter.settings",
     }
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """A real ActiveMQ for the test module, secured as in production (lab/services.py):
+    `broker.control_plane` and `broker.credentials(certname)` are the logins."""
+    from lab.services import ActiveMQ, started
+
+    _require("ActiveMQ (apt-get install activemq default-jdk-headless)", ActiveMQ.installed())
+    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (amq,):
+        yield amq

@@ -24,6 +24,7 @@ from orbiter.deployments.models import Deployment, HostDeployment
 from orbiter_agent.keys import generate_keypair, write_private_key, write_public_key
 from tests.conftest import build_fleet
 from tests.deployments.support import host
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +33,6 @@ MODULE = """class shop_api (String $version, String $package) {
   exec { 'settle': command => '/bin/sleep %(sleep)s', refreshonly => true, subscribe => File["%(root)s/${trusted['certname']}.version"] }
 }
 """
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Stack:
@@ -198,7 +190,16 @@ def test_a_rollout_rides_out_a_broker_restart_and_an_agent_killed_mid_run(stack_
     subprocess.run(stack.commands[third], check=False, capture_output=True, timeout=120)
     assert (stack.version_on(first), stack.version_on(third)) == ("1.1.0-1", "1.0.0-1")
 
+    def connections(certname):
+        return (stack.tmp / f"{certname}.agent.log").read_bytes().count(b'"event": "connected"')
+
+    before = {c: connections(c) for c in stack.certnames}
     stack.amq.restart()  # agents and the listener must reconnect by themselves
+    ready = time.monotonic()
+    wait_for(lambda: all(connections(c) > before[c] for c in stack.certnames), 30, "every agent to reconnect")
+    # their backoff (1 s doubling, jittered) brings them back within seconds of the broker,
+    # not at their idle wait (30 s: every agent came back 30.2-30.3 s after a 7 s outage)
+    assert time.monotonic() - ready < 12, f"agents back {time.monotonic() - ready:.1f}s after the broker"
     services.deployment_resume(deployment_id=pk, actor="alice")
     converging = wait_for(lambda: HostDeployment.objects.filter(deployment_id=pk, host__certname=second,
                                                                 status=states.CONVERGING).first(), 60, "the second batch")

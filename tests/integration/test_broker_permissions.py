@@ -32,16 +32,6 @@ def queue_of(certname):
     return f"/queue/orbiter.agent.{certname}"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    if not ActiveMQ.installed():
-        if os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
-            pytest.fail("ActiveMQ is required but not installed")
-        pytest.skip("ActiveMQ not installed: run the suite with ./lab/test")
-    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (mq,):
-        yield mq
-
-
 class Client(stomp.ConnectionListener):
     """One STOMP connection; every frame it gets lands in a queue the test waits on."""
 

@@ -4,7 +4,6 @@ cannot be reached."""
 
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,9 @@ import requests
 
 from lab.processes import Process, start_scheduler, start_worker
 from lab.services import Postgres, free_port
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start_web(env: dict, log_dir) -> tuple[Process, str]:

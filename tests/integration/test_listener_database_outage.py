@@ -22,18 +22,10 @@ from lab.services import PG_BIN, ActiveMQ, Postgres, started
 from orbiter.bus.base import REPLIES
 from orbiter_agent import protocol
 from orbiter_agent.keys import generate_keypair, load_private_key, write_private_key
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 CERTNAME = "web-01.example.test"
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def restart(pg: Postgres) -> None:

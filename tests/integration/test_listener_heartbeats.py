@@ -2,28 +2,16 @@
 tolerance: it is declared gone after 3 missed heart-beats, not stomp.py's 1.5 — a broker
 (or a listener's receiving thread) busy for two intervals no longer makes it reconnect."""
 
-import os
 import socket
 import threading
 import time
 
 import pytest
 
-from lab.services import ActiveMQ, started
 from orbiter.bus.stomp import StompBus
 
 pytestmark = pytest.mark.integration
 HEARTBEAT_MS = 2000
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    if not ActiveMQ.installed():
-        if os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
-            pytest.fail("ActiveMQ is required but not installed")
-        pytest.skip("ActiveMQ not installed: run the suite with ./lab/test")
-    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (amq,):
-        yield amq
 
 
 class StallingProxy(threading.Thread):

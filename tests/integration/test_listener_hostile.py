@@ -5,7 +5,6 @@ the listener still running, and the genuine report sent right behind it recorded
 Revocation and rotation on the same running listener."""
 
 import json
-import os
 import threading
 import time
 
@@ -13,7 +12,6 @@ import pytest
 import stomp
 
 from lab.processes import Process
-from lab.services import ActiveMQ, started
 from orbiter.bus.base import DEAD_LETTER, REPLIES, reset_bus
 from orbiter.catalog.agents import agent_enroll, agent_key_revoke, enrollment_token_create
 from orbiter.catalog.models import Host
@@ -23,28 +21,10 @@ from orbiter_agent.keys import generate_keypair, load_private_key, write_private
 from tests.bus.hostile import CASES, Sender
 from tests.bus.support import enrolled_fleet
 from tests.deployments.support import host, host_deployment, request
+from tests.integration.support import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 DONE = {"ok": True, "kind": "changed", "changed": True}
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    if not ActiveMQ.installed():
-        if os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
-            pytest.fail("ActiveMQ is required but not installed")
-        pytest.skip("ActiveMQ not installed: run the suite with ./lab/test")
-    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (amq,):
-        yield amq
 
 
 class Wire(stomp.ConnectionListener):

@@ -15,18 +15,9 @@ from orbiter.audit.models import Event
 from orbiter.deployments import services, states
 from orbiter.deployments.models import Deployment, HostDeployment
 from tests.conftest import build_fleet
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

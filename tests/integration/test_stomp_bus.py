@@ -7,7 +7,6 @@ import time
 import pytest
 import stomp
 
-from lab.services import ActiveMQ, started
 from orbiter.bus.base import REPLIES, agent_queue, reset_bus
 from orbiter.bus.listener import ReplyListener
 from orbiter.bus.stomp import StompBus
@@ -19,18 +18,6 @@ from tests.bus.support import enrolled_fleet
 from tests.deployments.support import host, host_deployment, request, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    if not ActiveMQ.installed():
-        import os
-
-        if os.environ.get("ORBITER_REQUIRE_SERVICES") == "1":
-            pytest.fail("ActiveMQ is required but not installed")
-        pytest.skip("ActiveMQ not installed: run the suite with ./lab/test")
-    with started(ActiveMQ(tmp_path_factory.mktemp("amq"))) as (amq,):
-        yield amq
 
 
 @pytest.fixture

@@ -20,20 +20,11 @@ from orbiter.accounts.tokens import token_create
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment, HostDeployment
 from tests.conftest import build_fleet
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 
 ORBITER = str(Path(sys.executable).with_name("orbiter"))
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Web:

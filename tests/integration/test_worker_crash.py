@@ -1,7 +1,6 @@
 """A worker SIGKILLed mid-rollout loses nothing: a new worker finishes the rollout, every
 converge attempt ran exactly once, and the audit trail holds every transition in order."""
 
-import time
 
 import pytest
 
@@ -11,20 +10,11 @@ from orbiter.converge.models import SimulatedConvergeRun
 from orbiter.deployments import services, states
 from orbiter.deployments.models import Deployment, HostDeployment
 from tests.conftest import build_fleet
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 
 HOST_PATH = ["pending", "draining", "converging", "verifying", "enabling", "done"]
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_a_rollout_survives_its_worker_being_killed(live_env, tmp_path):
