@@ -3,9 +3,10 @@ key or string (PostgreSQL cannot store one), is a 400 naming the field — befor
 serializer or the database sees it. Found: deeply nested JSON was a 500 (RecursionError)."""
 
 import json
-import re
 
 from rest_framework import exceptions, parsers
+
+from orbiter.common.json_input import deeper_than
 
 MAX_DEPTH = 32  # the deepest real body (a deployment's strategy, a driver's options) is ~4
 
@@ -20,7 +21,7 @@ class BoundedJSONParser(parsers.JSONParser):
             raise exceptions.ParseError(f"JSON parse error: the body is not {encoding}") from None
         # Depth is counted on the text first: json.loads itself would recurse into the
         # deepest nesting (RecursionError) before anything could be checked.
-        too_deep = _deeper_than(text, MAX_DEPTH)
+        too_deep = deeper_than(text, MAX_DEPTH)
         if too_deep is not None:
             raise exceptions.ValidationError({too_deep: [f"nested deeper than {MAX_DEPTH} levels"]})
         try:
@@ -31,40 +32,6 @@ class BoundedJSONParser(parsers.JSONParser):
         if where is not None:
             raise exceptions.ValidationError({where: ["NUL characters are not allowed"]})
         return data
-
-
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
-
-
-def _deeper_than(text: str, limit: int) -> str | None:
-    """The top-level field under which nesting passes `limit` ("body" when the body itself is
-    the array, or no key is known), else None. Brackets inside strings do not count."""
-    if text.count("[") + text.count("{") <= limit:
-        return None
-    depth, last_string, field = 0, None, "body"
-    for token in _TOKENS.finditer(text):
-        kind = token.group()
-        if kind[0] == '"':
-            last_string = kind
-        elif kind == ":":
-            if depth == 1 and last_string is not None:
-                field = _key(last_string)
-        elif kind in "[{":
-            depth += 1
-            if depth > limit:
-                return field
-        else:
-            depth -= 1
-            if depth == 1:
-                field = "body"
-    return None
-
-
-def _key(literal: str) -> str:
-    try:
-        return json.loads(literal).replace("\x00", "\\x00")[:100] or "body"
-    except ValueError:
-        return "body"
 
 
 def _nul_in(value, path: str = "") -> str | None:

@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from orbiter.catalog.agents import agent_enroll, fingerprint
 from orbiter.common.errors import OrbiterError, ValidationError
+from orbiter.common.json_input import deeper_than
 
 MAX_BODY_BYTES = 16 * 1024  # a certname, a 44-character key and a token fit many times over
 MAX_FIELD_CHARS = {"certname": 253, "public_key": 1024, "token": 256}
@@ -32,11 +33,15 @@ def enroll(request):
 def _enrollment_request(body: bytes) -> dict[str, str]:
     if len(body) > MAX_BODY_BYTES:
         raise ValidationError(f"body: at most {MAX_BODY_BYTES} bytes", field="body")
-    if too_deep := _too_deep(body, MAX_DEPTH):
+    try:
+        text = body.decode() or "{}"
+    except UnicodeDecodeError:
+        raise ValidationError("body: expected a JSON object (UTF-8)", field="body") from None
+    if too_deep := deeper_than(text, MAX_DEPTH):
         raise ValidationError(f"{too_deep}: expected a string, not JSON nested {MAX_DEPTH}+ levels deep",
                               field=too_deep)
     try:
-        data = json.loads(body or b"{}")
+        data = json.loads(text)
     except (ValueError, RecursionError):
         raise ValidationError("body: expected a JSON object", field="body") from None
     if not isinstance(data, dict):
@@ -52,31 +57,3 @@ def _enrollment_request(body: bytes) -> dict[str, str]:
             raise ValidationError(f"{name}: at most {limit} characters", field=name)
         fields[name] = value
     return fields
-
-
-def _too_deep(body: bytes, limit: int) -> str:
-    """The top-level key under which `body` nests deeper than `limit` ("body" if outside any),
-    or "" — found by a scan of brackets outside strings, without parsing (json.loads would
-    recurse once per level)."""
-    depth, in_string, escaped, key, last_string, start = 0, False, False, "body", b"", 0
-    for i, byte in enumerate(body):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # closing quote
-                in_string, last_string = False, body[start:i]
-        elif byte == 0x22:
-            in_string, start = True, i + 1
-        elif byte == 0x3A and depth == 1:  # ':' after a top-level key
-            key = last_string.decode(errors="replace")[:64] or "body"
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > limit:
-                return key if depth > 1 else "body"
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-            if depth == 1:
-                key = "body"
-    return ""
