@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "orbiter.pipelines",
     "orbiter.notifications",
     "orbiter.sources",
+    "orbiter.inventory",
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",

@@ -97,12 +97,38 @@ class Host(models.Model):
     agent_public_key = models.TextField(blank=True, help_text="trusted Ed25519 key (base64) of the host's agent")
     # A key the agent offered without a token, waiting for an admin to compare fingerprints.
     agent_key_pending = models.TextField(blank=True)
+    # Where the host came from: a PuppetDB source keeps it in step; None for a host listed by hand.
+    source = models.ForeignKey("inventory.HostSource", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="hosts")
+    # Set when the host left its source (gone from PuppetDB or deactivated): kept with its
+    # history, out of its applications and pools, never deployed to.
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["certname"]
 
     def __str__(self):
         return self.certname
+
+
+class UnassignedHost(models.Model):
+    """An agent that offered its key under a certname Orbiter does not know. It waits here for
+    an admin to assign it (to an environment and applications) or reject it; a rejected
+    certname's later offers are refused quietly."""
+
+    certname = models.CharField(max_length=253, unique=True)
+    public_key = models.TextField(help_text="the Ed25519 key (base64) it offered")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=1)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["certname"]
+
+    def __str__(self):
+        return f"{self.certname} ({'rejected' if self.rejected_at else 'unassigned'})"
 
 
 class Artifact(models.Model):

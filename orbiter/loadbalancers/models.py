@@ -15,6 +15,9 @@ class Pool(models.Model):
     # How many members may be out of service at once, for any reason (loadbalancers/capacity.py):
     # a count ("2") or a percentage of the members ("25%"); empty for no budget.
     max_unavailable = models.CharField(max_length=8, blank=True, default="", validators=[budget.model_validator])
+    # The member name a host gets when it joins the pool without one given (a host from a
+    # PuppetDB source): "{certname}" or "{hostname}" (the certname up to its first dot).
+    member_template = models.CharField(max_length=200, default="{certname}")
 
     def __str__(self):
         return self.name
