@@ -8,7 +8,7 @@ from orbiter.common.errors import OrbiterError
 from orbiter.fleet import specs
 from orbiter.fleet.documents import Document, identity_of
 from orbiter.fleet.errors import FleetError, Place, Problem, anchored
-from orbiter.fleet.schema import KINDS
+from orbiter.fleet.schema import DEFINITIONS, KINDS
 from orbiter.fleet.state import Current
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
@@ -83,7 +83,9 @@ def compare(desired: Desired, current: Current, *, prune: bool) -> list[Change]:
         for key, (spec, place) in desired.objects.get(kind, {}).items():
             before = have[key][0] if key in have else None
             if before is None:
-                changes.append(Change(kind, key, CREATE, _fields({}, spec), place, None, spec))
+                # A new object shows what the file sets: its defaults would only hide it.
+                shown = specs.trimmed(DEFINITIONS[kind], spec)
+                changes.append(Change(kind, key, CREATE, _fields({}, shown), place, None, spec))
             elif before != spec:
                 changes.append(Change(kind, key, UPDATE, _fields(before, spec), place, before, spec))
     if prune:
@@ -116,7 +118,7 @@ def _order(*flats):
 
 
 def _flat(value, prefix: str = "") -> dict:
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and (value or not prefix):
         out = {}
         for key, item in value.items():
             segment = (f".{key}" if prefix else key) if _PLAIN_KEY.match(str(key)) else f"[{key}]"

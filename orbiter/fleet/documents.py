@@ -238,8 +238,6 @@ def identity_of(item) -> str | None:
     if "role" in item and ("user" in item or "group" in item):
         who = f"user:{item['user']}" if "user" in item else f"group:{item.get('group')}"
         return f"{who}/{item.get('role')}/{item.get('environment') or '*'}"
-    if isinstance(item.get("environment"), str) and "gates" in item:
-        return item["environment"]
     return None
 
 
