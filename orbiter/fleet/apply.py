@@ -70,6 +70,17 @@ def _refuse_busy(deletes: list[Change], current: state.Current) -> None:
     for host_id, pk in HostDeployment.objects.filter(deployment__status__in=states.ACTIVE).values_list(
             "host_id", "deployment_id"):
         by_host.setdefault(host_id, f"deployment #{pk}")
+    # A host not yet in a deployment's rows (queued, awaiting approval) is still involved when
+    # the deployment is of one of its applications in its environment.
+    from orbiter.catalog.models import Host
+
+    deleted_hosts = {current.objects["hosts"][c.key][1].pk: current.objects["hosts"][c.key][1].environment_id
+                     for c in deletes if c.kind == "hosts"}
+    for host_id, app_id in Host.applications.through.objects.filter(host_id__in=deleted_hosts).values_list(
+            "host_id", "application_id"):
+        label = by_pair.get((app_id, deleted_hosts[host_id]))
+        if label:
+            by_host.setdefault(host_id, label)
     running_pipelines = set(PipelineRun.objects.filter(status__in=pipeline_states.RUN_ACTIVE | {pipeline_states.QUEUED})
                             .values_list("pipeline_id", flat=True))
     problems = []
