@@ -6,7 +6,16 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from orbiter.api import errors
-from orbiter.api.views import accounts, audit, catalog, deployments, governance, metrics, pipelines
+from orbiter.api.views import (
+    accounts,
+    audit,
+    catalog,
+    deployments,
+    fleet,
+    governance,
+    metrics,
+    pipelines,
+)
 
 app_name = "api"
 
@@ -58,6 +67,8 @@ v1 = [
       ]),
     path("approvals", deployments.ApprovalsInbox.as_view(), name="approvals"),
     path("events", audit.EventList.as_view(), name="events"),
+    path("apply", fleet.FleetApply.as_view(), name="fleet-apply"),
+    path("export", fleet.FleetExport.as_view(), name="fleet-export"),
 ]
 
 urlpatterns = [
