@@ -48,8 +48,16 @@ class _Refused(Exception):
         self.line = mark.line + 1 if mark is not None else None
 
 
-class FleetLoader(yaml.SafeLoader):
-    """SafeLoader, bounded: depth and aliases counted while composing, duplicate keys refused."""
+# libyaml's parser (C) when present, five times faster; the composing stays in Python, where
+# depth and aliases are counted before anything recurses.
+if yaml.__with_libyaml__:
+    _PARSING = (yaml.cyaml.CParser,)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _PARSING = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser)
+
+
+class FleetLoader(yaml.composer.Composer, *_PARSING, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """A safe loader, bounded: depth and aliases counted while composing, duplicate keys refused."""
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REPLACED]
@@ -57,7 +65,15 @@ class FleetLoader(yaml.SafeLoader):
     }
 
     def __init__(self, stream):
-        super().__init__(stream)
+        if yaml.__with_libyaml__:
+            yaml.cyaml.CParser.__init__(self, stream)
+        else:  # pragma: no cover
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
         self._depth = 0
         self._aliases = 0
 
