@@ -105,6 +105,11 @@ def measure(n_apps: int = 500) -> dict:
     return result
 
 
+def measure_apply_diff(n_apps: int = 500) -> float:
+    """apply_diff_s alone (what bench/inventory.py records with its own figures)."""
+    return measure(n_apps)["apply_diff_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--apps", type=int, default=500, help="applications in the file (default 500)")
