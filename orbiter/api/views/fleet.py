@@ -27,15 +27,15 @@ def require_fleet_admin(request, doing: str) -> None:
                         + (f"has {held}" if held else "has none"), action="fleet", needed=roles.ADMIN, role=held)
 
 
-class FileIn(serializers.Serializer):
+class FleetFileIn(serializers.Serializer):
     name = serializers.CharField(max_length=500)
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
-class ApplyIn(serializers.Serializer):
+class FleetApplyIn(serializers.Serializer):
     yaml = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
                                  help_text="one YAML text, one or more documents")
-    files = FileIn(many=True, required=False, help_text="YAML files, applied in this order (names show in errors)")
+    files = FleetFileIn(many=True, required=False, help_text="YAML files, applied in this order (names show in errors)")
     documents = serializers.ListField(child=serializers.JSONField(), required=False,
                                      help_text="the documents as JSON objects")
     dry_run = serializers.BooleanField(default=False, help_text="answer the diff; change nothing")
@@ -49,31 +49,31 @@ class ApplyIn(serializers.Serializer):
         return data
 
 
-class FieldChangeOut(serializers.Serializer):
+class FleetFieldChangeOut(serializers.Serializer):
     path = serializers.CharField()
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
 
 
-class ChangeOut(serializers.Serializer):
+class FleetChangeOut(serializers.Serializer):
     kind = serializers.ChoiceField(choices=list(KINDS))
     name = serializers.CharField()
     action = serializers.ChoiceField(choices=["create", "update", "delete"])
     source = serializers.CharField(allow_null=True)
     document = serializers.IntegerField(allow_null=True)
-    fields = FieldChangeOut(many=True)
+    fields = FleetFieldChangeOut(many=True)
 
 
-class SummaryOut(serializers.Serializer):
+class FleetSummaryOut(serializers.Serializer):
     create = serializers.IntegerField()
     update = serializers.IntegerField()
     delete = serializers.IntegerField()
 
 
-class ApplyOut(serializers.Serializer):
+class FleetApplyOut(serializers.Serializer):
     applied = serializers.BooleanField(help_text="false for a dry run")
-    summary = SummaryOut()
-    changes = ChangeOut(many=True)
+    summary = FleetSummaryOut()
+    changes = FleetChangeOut(many=True)
 
 
 class FleetApply(APIView):
@@ -81,13 +81,13 @@ class FleetApply(APIView):
     what would change. A refusal is a 400 naming the document and the path inside it, with
     every problem under `problems`; nothing is written."""
 
-    @extend_schema(operation_id="fleet_apply", request=ApplyIn, responses={200: ApplyOut, **errors(400)})
+    @extend_schema(operation_id="fleet_apply", request=FleetApplyIn, responses={200: FleetApplyOut, **errors(400)})
     def post(self, request):
         from orbiter.fleet import documents
         from orbiter.fleet.apply import fleet_apply
 
         require_fleet_admin(request, "apply the fleet")
-        data = valid(ApplyIn, request)
+        data = valid(FleetApplyIn, request)
         if "yaml" in data:
             found = documents.parse_text(data["yaml"], "request")
         elif "files" in data:
