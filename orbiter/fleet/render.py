@@ -25,8 +25,11 @@ def diff_lines(outcome: dict) -> list[str]:
     if not any(counts.values()):
         lines.append("no changes: the catalog is what the files say")
         return lines
-    total = f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete"
-    lines.append(total.replace(" to ", " ") if outcome["applied"] else f"{total} (dry run: nothing changed)")
+    if outcome["applied"]:
+        lines.append(f"applied: {counts['create']} created, {counts['update']} updated, {counts['delete']} deleted")
+    else:
+        lines.append(f"{counts['create']} to create, {counts['update']} to update, {counts['delete']} to delete "
+                     "(dry run: nothing changed)")
     return lines
 
 

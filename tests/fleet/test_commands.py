@@ -43,7 +43,7 @@ def test_apply_diff_prints_the_changes_and_writes_nothing():
 def test_apply_writes_everything_records_the_author_then_has_nothing_left_to_do():
     code, out, _ = orbiter("apply", "-f", str(EXAMPLE), "--as", "ada")
 
-    assert code == 0 and out.endswith("10 create, 0 update, 0 delete\n")
+    assert code == 0 and out.endswith("applied: 10 created, 0 updated, 0 deleted\n")
     assert set(Event.objects.values_list("actor", flat=True)) == {"ada"}
     assert orbiter("apply", "-f", str(EXAMPLE), "--diff", "--as", "ada")[1] == (
         "no changes: the catalog is what the files say\n")
