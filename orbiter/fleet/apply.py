@@ -13,8 +13,9 @@
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from orbiter.common.errors import Conflict
 from orbiter.fleet import diff, state
 from orbiter.fleet.diff import DELETE, Change
 from orbiter.fleet.documents import Document
@@ -35,6 +36,16 @@ class Outcome:
 
 def fleet_apply(*, documents: list[Document], actor: str, prune: bool = False, dry_run: bool = False) -> Outcome:
     desired = diff.collect(documents)
+    try:
+        return _apply(desired, actor=actor, prune=prune, dry_run=dry_run)
+    except IntegrityError:
+        # Another writer created or deleted an object between the read and the write (the
+        # services check names first, a unique index has the last word): nothing was written.
+        raise Conflict("the catalog changed while the files were being applied; nothing was written, "
+                       "apply again") from None
+
+
+def _apply(desired: diff.Desired, *, actor: str, prune: bool, dry_run: bool) -> Outcome:
     with transaction.atomic():
         current = state.read(KINDS)
         changes = diff.compare(desired, current, prune=prune)
