@@ -261,8 +261,16 @@ def apply(args, out: render.Out) -> int:
         files = fleet.read_files(args.file) if args.file != "-" else [("stdin", sys.stdin.read())]
     except (OSError, UnicodeDecodeError) as error:
         raise ClientError(f"-f: cannot read {args.file}: {error}", USAGE) from None
-    outcome = api().post("apply", {"files": [{"name": name, "content": text} for name, text in files],
-                                   "dry_run": args.diff, "prune": args.prune})
+    try:
+        outcome = api().post("apply", {"files": [{"name": name, "content": text} for name, text in files],
+                                       "dry_run": args.diff, "prune": args.prune})
+    except ClientError as error:
+        if len(error.problems) < 2 or not all(isinstance(p, dict) for p in error.problems):
+            raise
+        for line in fleet.problem_lines(error.problems[:-1]):  # the last one is main's
+            out.error(line)
+        error.message = fleet.problem_lines(error.problems[-1:])[0]
+        raise
     if args.json:
         out.json(outcome)
     else:

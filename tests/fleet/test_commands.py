@@ -124,3 +124,11 @@ def test_in_client_mode_apply_and_export_go_through_the_api(live_server, tmp_pat
     code, _, err = client(live_server, admin, "apply", "-f", str(bad), home=tmp_path)
     assert code == 2
     assert f"{bad} (document 1): applications[x].rollout.batch_size: must be at least 1 host or 1%" in err
+
+    bad.write_text("environments: [{name: Staging, order: x}]\n")
+    code, _, err = client(live_server, admin, "apply", "-f", str(bad), home=tmp_path)
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {bad} (document 1): environments[Staging].name: 'Staging' is not allowed; lowercase letters, "
+        "digits and '-', starting with a letter, at most 63 characters",
+        f"error: {bad} (document 1): environments[Staging].order: 'x' is not allowed; give a whole number"]
