@@ -121,3 +121,13 @@ def test_a_wall_clock_time_stays_text_as_written():
 
     window = Environment.objects.get().freezes.get()
     assert (f"{window.start_time:%H:%M}", f"{window.end_time:%H:%M}") == ("18:00", "06:00")
+
+
+def test_problems_come_in_the_order_of_the_file():
+    items = "\n".join(f"  - {{name: app-{i:02d}, package: p{i}{', rollout: {canary: 2}' if i in (2, 10) else ''}}}"
+                      for i in range(12))
+
+    problems = refusal(f"applications:\n{items}\n")
+
+    assert [p.split(": ")[1] for p in problems] == ["applications[app-02].rollout.canary",
+                                                    "applications[app-10].rollout.canary"]
