@@ -20,7 +20,7 @@ PROMOTIONS = ("automatic", "approval")
 MIN_SYNC_INTERVAL_S, DEFAULT_SYNC_INTERVAL_S, MAX_SYNC_INTERVAL_S = 30, 300, 7 * 86400  # inventory
 ROLES = ("viewer", "deployer", "approver", "admin")  # accounts/roles.py
 
-SCHEMA_ID = "https://orbiter.dev/schemas/fleet.schema.json"
+SCHEMA_ID = "urn:orbiter:fleet:1"  # a name, not a place: editors get the file from `orbiter schema`
 # The plural keys of a document, in the order apply writes them (each kind may refer to the
 # ones before it); prune deletes in the reverse order.
 KINDS = ("environments", "applications", "host_sources", "hosts", "pools", "pipelines", "role_bindings")
