@@ -15,6 +15,7 @@ from django.utils import timezone
 from orbiter.audit.services import event_record
 from orbiter.bus.credentials import broker_password, read_secret
 from orbiter.catalog.models import EnrollmentToken, Host
+from orbiter.catalog.unassigned import unassigned_offer
 from orbiter.common import validators
 from orbiter.common.errors import NotFound, OrbiterError, ValidationError
 from orbiter_agent.keys import fingerprint as key_fingerprint
@@ -80,6 +81,9 @@ def agent_enroll(*, certname: str, public_key: str, token: str = "") -> str:
                          after=fingerprint(key)[:40], data={"by": "token"})
             return "trusted"
         if host is None:
+            # Kept for an admin to assign or reject (catalog/unassigned.py: bounded, first key
+            # stays); the answer is the same as for a known host.
+            unassigned_offer(certname=certname, public_key=key)
             return "pending"
         if Host.objects.filter(pk=host.pk, agent_key_pending="").update(agent_key_pending=key):
             event_record(actor=certname, verb="agent.offer_key", obj=host, data={"fingerprint": fingerprint(key)})
