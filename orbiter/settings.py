@@ -266,9 +266,12 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
 # WhiteNoise serves the apps' static files straight from the installed packages (htmx comes
-# from django-htmx), so standalone and `orbiter web` need no collectstatic step.
+# from django-htmx), so standalone and `orbiter web` need no collectstatic step. STATIC_ROOT
+# is only for a front web server that serves /static/ itself (`orbiter collectstatic` fills
+# it); unset, WhiteNoise looks for no such directory (it warned "No directory at …" on every
+# start when the default pointed at one nobody had made).
+STATIC_ROOT = _env("ORBITER_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 
 # --- Celery ---------------------------------------------------------------------------
