@@ -32,7 +32,8 @@ def fingerprint(public_key_b64_text: str) -> str:
 def _host(certname: str) -> Host:
     host = Host.objects.filter(certname=certname).first()
     if host is None:
-        raise NotFound(f"no host {certname!r}; add it to Orbiter first")
+        raise NotFound(f"no host {certname!r}; add it to Orbiter first (an agent that enrolled already is "
+                       "listed by `orbiter hosts unassigned`)")
     return host
 
 
@@ -85,9 +86,10 @@ def agent_enroll(*, certname: str, public_key: str, token: str = "") -> str:
             # stays); the answer is the same as for a known host.
             unassigned_offer(certname=certname, public_key=key)
             return "pending"
-        if Host.objects.filter(pk=host.pk, agent_key_pending="").update(agent_key_pending=key):
+        if Host.objects.filter(pk=host.pk, agent_key_pending="").exclude(agent_public_key=key).update(
+                agent_key_pending=key):
             event_record(actor=certname, verb="agent.offer_key", obj=host, data={"fingerprint": fingerprint(key)})
-        elif Host.objects.filter(pk=host.pk).exclude(agent_key_pending=key).exists():
+        elif Host.objects.filter(pk=host.pk).exclude(agent_key_pending=key).exclude(agent_key_pending="").exists():
             # Not an Event: anonymous offers must not grow the audit trail without bound.
             log.warning("agent key offer for %s ignored: another key (%s) is pending approval",
                         certname, fingerprint(Host.objects.get(pk=host.pk).agent_key_pending))

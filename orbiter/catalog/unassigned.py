@@ -72,14 +72,23 @@ def unassigned_offer(*, certname: str, public_key: str) -> None:
                                           last_seen_at=now)
     except IntegrityError:  # the same certname, offered at the same moment: the first insert wins
         same_key.update(last_seen_at=now, attempts=F("attempts") + 1)
+        return
+    if Host.objects.filter(certname=certname).exists():
+        # The host was created (and its claim ran) between the caller's look-up and this
+        # insert: hand the key over now rather than leave a row for an existing host.
+        unassigned_claim([certname])
 
 
 def unassigned_claim(certnames) -> dict[str, str]:
-    """Hosts were just created for these certnames (call it in the transaction that created
+    """Hosts were just created for these certnames (best called in the transaction that created
     them): each unrejected row's key becomes its host's pending key, unless the host already
     has a key; every row for these certnames goes. Returns {certname: key taken}. One query
     when none of them had offered (the usual case), whatever the batch size."""
-    names = list(certnames)
+    with transaction.atomic(savepoint=False):  # its own transaction when called outside one
+        return _claim(list(certnames))
+
+
+def _claim(names: list[str]) -> dict[str, str]:
     rows = list(UnassignedHost.objects.select_for_update().filter(certname__in=names))
     if not rows:
         return {}
