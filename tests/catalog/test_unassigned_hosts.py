@@ -218,3 +218,16 @@ def test_forgetting_a_row_makes_room_under_the_cap(client, fleet, monkeypatch):
 def test_claiming_a_batch_of_new_hosts_that_never_offered_costs_one_query(fleet, django_assert_num_queries):
     with django_assert_num_queries(1):
         assert unassigned.unassigned_claim([f"n-{i:05d}.example.test" for i in range(5000)]) == {}
+
+
+def test_an_offer_that_races_the_hosts_creation_hands_its_key_to_the_new_host(fleet):
+    app, env = fleet
+    key = new_key()
+    # The enrollment looked the certname up (no host yet); the host is created, its claim
+    # finding no row; only then does the offer write its row.
+    Host.objects.create(certname=NEW, environment=env)
+
+    unassigned.unassigned_offer(certname=NEW, public_key=key)
+
+    assert Host.objects.get(certname=NEW).agent_key_pending == key
+    assert not UnassignedHost.objects.exists()
