@@ -1,7 +1,8 @@
 """docs/install.md's steps on an empty database, as the operator runs them: the settings of
-step 4, `orbiter migrate`, `orbiter createsuperuser --noinput` from the environment (a weak
-password refused, naming why), then `orbiter web`: no "No directory at …/static/" warning,
-static files served from the packages, /healthz answering and the admin signing in."""
+step 4 (broker secret included), `orbiter migrate`, `check --deploy`, `keys init`,
+`createsuperuser --noinput` from the environment (a weak password refused, naming why),
+then `orbiter web`: no "No directory at …/static/" warning, static files served from the
+packages, /healthz answering and the admin signing in."""
 
 import os
 import re
@@ -49,6 +50,7 @@ def settings_env(tmp_path, empty_database) -> dict[str, str]:
     test run's environment."""
     (tmp_path / "secret-key").write_text(secrets.token_urlsafe(48) + "\n")
     (tmp_path / "enc-token").write_text(secrets.token_hex(32) + "\n")
+    (tmp_path / "broker.secret").write_text(secrets.token_urlsafe(48) + "\n")
     (tmp_path / "data").mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ORBITER_", "DJANGO_"))}
     env.update({
@@ -59,6 +61,9 @@ def settings_env(tmp_path, empty_database) -> dict[str, str]:
         "ORBITER_ALLOWED_HOSTS": "127.0.0.1",
         "ORBITER_ENC_TOKEN_FILE": str(tmp_path / "enc-token"),
         "ORBITER_DATA_DIR": str(tmp_path / "data"),
+        "ORBITER_BUS_URL": "stomp://127.0.0.1:61613",
+        "ORBITER_STOMP_SECRET_FILE": str(tmp_path / "broker.secret"),
+        "ORBITER_SIGNING_KEY_FILE": str(tmp_path / "data" / "control-plane.key"),
         "ORBITER_LOG_FORMAT": "plain",
         "ORBITER_USER": "operator",
     })
@@ -73,6 +78,10 @@ def orbiter(env: dict, *argv: str, **extra: str) -> subprocess.CompletedProcess:
 def test_a_server_installed_as_documented_starts_clean_and_its_admin_signs_in(settings_env, tmp_path):
     migrated = orbiter(settings_env, "migrate", "--no-input")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
+    checked = orbiter(settings_env, "check", "--deploy")
+    assert checked.returncode == 0, checked.stderr[-3000:]
+    keys = orbiter(settings_env, "keys", "init")
+    assert keys.returncode == 0 and orbiter(settings_env, "keys", "show").stdout.strip(), keys.stderr
 
     weak = orbiter(settings_env, "createsuperuser", "--noinput", DJANGO_SUPERUSER_USERNAME="admin",
                    DJANGO_SUPERUSER_EMAIL="admin@example.com", DJANGO_SUPERUSER_PASSWORD="admin123")
