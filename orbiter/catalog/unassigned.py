@@ -108,15 +108,17 @@ def _claim(names: list[str]) -> dict[str, str]:
     return taken
 
 
-def unassigned_assign(*, certname: str, environment: Environment, applications: list[Application], actor: str,
+def unassigned_assign(*, certname: str, environment: str, applications: list[str], actor: str,
                       labels: dict | None = None, expected_fingerprint: str = "") -> Host:
     """Create the Host for a waiting certname (catalog.services.host_create, which takes the
-    offered key as pending). With the fingerprint read on the host itself, the key is trusted
-    at once (as `orbiter agents approve`); without it, it stays pending for that check."""
+    offered key as pending), in the environment and with the applications named. With the
+    fingerprint read on the host itself, the key is trusted at once (as `orbiter agents
+    approve`); without it, it stays pending for that check."""
     from orbiter.catalog.agents import agent_key_approve
     from orbiter.catalog.services import host_create
 
     row = _waiting(certname)
+    environment, applications = _environment(environment), _applications(applications)
     if expected_fingerprint and not secrets.compare_digest(_fingerprint(row.public_key), expected_fingerprint.strip()):
         raise OrbiterError(f"fingerprint mismatch for {certname}: the offered key is {_fingerprint(row.public_key)}; "
                            "refusing (nothing created)")
@@ -172,6 +174,24 @@ def unassigned_list(*, rejected: bool | None = None) -> list[UnassignedHost]:
     for row in found:
         row.fingerprint = _fingerprint(row.public_key)
     return found
+
+
+def _environment(name: str) -> Environment:
+    env = Environment.objects.filter(name=name).first() if name else None
+    if env is None:
+        known = ", ".join(Environment.objects.values_list("name", flat=True)) or "none yet"
+        what = f"unknown {name!r}" if name else "give the environment the host joins"
+        raise NotFound(f"environment: {what}; known: {known}", field="environment")
+    return env
+
+
+def _applications(names: list[str]) -> list[Application]:
+    found = {app.name: app for app in Application.objects.filter(name__in=names)}
+    missing = [name for name in names if name not in found]
+    if missing:
+        known = ", ".join(Application.objects.values_list("name", flat=True)) or "none yet"
+        raise NotFound(f"applications: unknown {missing[0]!r}; known: {known}", field="applications")
+    return [found[name] for name in dict.fromkeys(names)]
 
 
 def _row(certname: str) -> UnassignedHost:

@@ -71,7 +71,7 @@ def test_assign_with_the_hosts_fingerprint_trusts_the_key(waiting):
     ([], "--environment: give the environment"),
     (["--environment", "cert", "--application", "nope"], "--application: unknown 'nope'; known: shop-api"),
     (["--environment", "cert", "--label", "rack"], "--label: 'rack' is not KEY=VALUE"),
-    (["--environment", "cert", "--label", "rack=" + "x" * 300], "labels:"),
+    (["--environment", "cert", "--label", "rack=" + "x" * 300], "--label: give a JSON object of short strings"),
 ])
 def test_assign_with_a_bad_argument_says_which_and_creates_nothing(waiting, argv, named):
     code, _, err = orbiter("hosts", "assign", NEW, *argv, "--as", "alice")

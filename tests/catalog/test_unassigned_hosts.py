@@ -159,7 +159,7 @@ def test_assigning_without_the_fingerprint_creates_the_host_with_its_key_pending
     key = new_key()
     offer(client, NEW, key)
 
-    unassigned.unassigned_assign(certname=NEW, environment=env, applications=[app], actor="alice",
+    unassigned.unassigned_assign(certname=NEW, environment="cert", applications=["shop-api"], actor="alice",
                                  labels={"rack": "b2"})
 
     created = Host.objects.get(certname=NEW)
@@ -173,7 +173,7 @@ def test_assigning_with_the_fingerprint_read_on_the_host_trusts_its_key(client, 
     key = new_key()
     offer(client, NEW, key)
 
-    unassigned.unassigned_assign(certname=NEW, environment=env, applications=[app], actor="alice",
+    unassigned.unassigned_assign(certname=NEW, environment="cert", applications=["shop-api"], actor="alice",
                                  expected_fingerprint=fingerprint(key))
 
     created = Host.objects.get(certname=NEW)
@@ -186,7 +186,7 @@ def test_assigning_with_another_fingerprint_is_refused_and_creates_nothing(clien
     offer(client, NEW, new_key())
 
     with pytest.raises(OrbiterError, match="fingerprint mismatch"):
-        unassigned.unassigned_assign(certname=NEW, environment=env, applications=[app], actor="alice",
+        unassigned.unassigned_assign(certname=NEW, environment="cert", applications=["shop-api"], actor="alice",
                                      expected_fingerprint=fingerprint(new_key()))
 
     assert not Host.objects.filter(certname=NEW).exists()
@@ -199,7 +199,7 @@ def test_a_rejected_certname_cannot_be_assigned_until_unrejected(client, fleet):
     unassigned.unassigned_reject(certname=NEW, actor="alice")
 
     with pytest.raises(Conflict, match="unreject it first"):
-        unassigned.unassigned_assign(certname=NEW, environment=env, applications=[app], actor="alice")
+        unassigned.unassigned_assign(certname=NEW, environment="cert", applications=["shop-api"], actor="alice")
 
     assert not Host.objects.filter(certname=NEW).exists()
 

@@ -11,8 +11,7 @@ from orbiter.api import access
 from orbiter.api.fields import valid
 from orbiter.api.schema import errors
 from orbiter.catalog import unassigned
-from orbiter.catalog.models import Application, Environment, UnassignedHost
-from orbiter.common.errors import NotFound
+from orbiter.catalog.models import UnassignedHost
 
 WHAT = "see or decide on unassigned hosts"
 
@@ -81,14 +80,8 @@ class UnassignedAssign(APIView):
     def post(self, request, certname: str):
         roles.require_admin_everywhere(request.user, WHAT)
         data = valid(AssignIn, request)
-        env = Environment.objects.filter(name=data["environment"]).first()
-        if env is None:
-            raise NotFound(f"environment: unknown {data['environment']!r}", field="environment")
-        apps = {app.name: app for app in Application.objects.filter(name__in=data["applications"])}
-        missing = [name for name in data["applications"] if name not in apps]
-        if missing:
-            raise NotFound(f"applications: unknown {missing[0]!r}", field="applications")
-        host = unassigned.unassigned_assign(certname=certname, environment=env, applications=list(apps.values()),
+        host = unassigned.unassigned_assign(certname=certname, environment=data["environment"],
+                                            applications=data["applications"],
                                             labels=data["labels"], expected_fingerprint=data["fingerprint"],
                                             actor=access.actor(request))
         host.refresh_from_db()

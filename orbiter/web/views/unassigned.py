@@ -8,7 +8,7 @@ from django.urls import reverse
 from orbiter.accounts import roles
 from orbiter.catalog import unassigned
 from orbiter.catalog.models import Application, Environment
-from orbiter.common.errors import NotFound, ValidationError
+from orbiter.common.errors import ValidationError
 from orbiter.web.views.common import action, page
 
 WHAT = "see or decide on unassigned hosts"
@@ -30,21 +30,15 @@ def unassigned_hosts(request, access):
 @action(fallback=lambda **_: reverse("unassigned-hosts"))
 def unassigned_assign(request, access, certname: str):
     roles.require_admin_everywhere(request.user, WHAT)
-    env = Environment.objects.filter(name=request.POST.get("environment", "")).first()
-    if env is None:
-        raise NotFound("environment: choose the environment the host joins", field="environment")
-    names = request.POST.getlist("applications")
-    apps = list(Application.objects.filter(name__in=names))
-    if len(apps) != len(set(names)):
-        raise NotFound("applications: choose among the listed applications", field="applications")
-    host = unassigned.unassigned_assign(certname=certname, environment=env, applications=apps,
+    host = unassigned.unassigned_assign(certname=certname, environment=request.POST.get("environment", ""),
+                                        applications=request.POST.getlist("applications"),
                                         labels=_labels(request.POST.get("labels", "")),
                                         expected_fingerprint=request.POST.get("fingerprint", ""),
                                         actor=request.user.get_username())
     host.refresh_from_db()
     key = "its agent key is trusted" if host.agent_public_key else (
         "its agent key waits for approval: `orbiter agents approve` with the fingerprint read on the host")
-    messages.success(request, f"{certname} joined {env.name}; {key}")
+    messages.success(request, f"{certname} joined {host.environment}; {key}")
     return reverse("unassigned-hosts")
 
 

@@ -3,12 +3,14 @@ import sys
 from django.core.management.base import BaseCommand
 
 from orbiter.catalog import unassigned
-from orbiter.catalog.models import Application, Environment, Host
+from orbiter.catalog.models import Host
 from orbiter.catalog.selectors import host_versions
-from orbiter.common.errors import NotFound, OrbiterError, ValidationError
+from orbiter.common.errors import OrbiterError, ValidationError
 from orbiter.core.management.ops import add_actor_argument, local_actor
 
 ACTIONS = ("unassigned", "assign", "reject", "unreject", "forget")
+FLAGS = {"environment": "--environment", "applications": "--application", "labels": "--label",
+         "certname": "CERTNAME"}
 
 
 class Command(BaseCommand):
@@ -48,8 +50,8 @@ class Command(BaseCommand):
             actor = local_actor(actor)
             if action == "assign":
                 host = unassigned.unassigned_assign(
-                    certname=certname, environment=_environment(options["environment"]),
-                    applications=_applications(options["applications"]), labels=_labels(options["labels"]),
+                    certname=certname, environment=options["environment"] or "",
+                    applications=options["applications"], labels=_labels(options["labels"]),
                     expected_fingerprint=options["expected"], actor=actor)
                 key = "trusted" if Host.objects.get(pk=host.pk).agent_public_key else (
                     f"pending: `orbiter agents approve {certname} --fingerprint FP` with the fingerprint read "
@@ -65,7 +67,7 @@ class Command(BaseCommand):
                 unassigned.unassigned_forget(certname=certname, actor=actor)
                 self.stdout.write(f"{certname}: forgotten")
         except OrbiterError as error:
-            self.stderr.write(f"error: {error.message}")
+            self.stderr.write(f"error: {_flag_named(error.message)}")
             sys.exit(2)
 
     def _unassigned(self, rejected: bool) -> None:
@@ -93,23 +95,12 @@ class Command(BaseCommand):
             )
 
 
-def _environment(name: str | None) -> Environment:
-    if not name:
-        raise ValidationError("--environment: give the environment the host joins", field="environment")
-    env = Environment.objects.filter(name=name).first()
-    if env is None:
-        known = ", ".join(Environment.objects.values_list("name", flat=True)) or "none yet"
-        raise NotFound(f"--environment: unknown {name!r}; known: {known}", field="environment")
-    return env
-
-
-def _applications(names: list[str]) -> list[Application]:
-    found = {app.name: app for app in Application.objects.filter(name__in=names)}
-    missing = [name for name in names if name not in found]
-    if missing:
-        known = ", ".join(Application.objects.values_list("name", flat=True)) or "none yet"
-        raise NotFound(f"--application: unknown {missing[0]!r}; known: {known}", field="application")
-    return [found[name] for name in dict.fromkeys(names)]
+def _flag_named(message: str) -> str:
+    """'environment: …' -> '--environment: …': the flag the user typed."""
+    for field, flag in FLAGS.items():
+        if message.startswith(f"{field}:"):
+            return flag + message[len(field):]
+    return message
 
 
 def _labels(pairs: list[str]) -> dict[str, str]:
