@@ -142,3 +142,16 @@ def _agent(args: list[str], monkeypatch) -> None:
     monkeypatch.setattr(orbiter_agent.enroll, "enroll", lambda *a, **k: called.append("enroll") or 0)
     assert keys_cli.main(args) == 0
     assert called == [args[0]]
+
+
+@pytest.mark.parametrize("page", ["docs/install.md", "README.md"])
+def test_the_fleet_file_shown_is_valid_fleet_yaml(page):
+    try:
+        from orbiter.fleet import documents
+    except ImportError:
+        pytest.skip(f"the fleet format comes with {COMING['apply']}")
+    text = (DOC.parents[1] / page).read_text(encoding="utf-8")
+    [example] = re.findall(r"^```yaml\n(.*?)^```", text[text.index("## Run it for real"):] if page == "README.md"
+                           else text, flags=re.S | re.M)[:1]
+    for document in documents.parse_text(example, page):
+        documents.check(document)  # raises, naming the path, on anything the schema refuses
