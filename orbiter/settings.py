@@ -13,6 +13,8 @@ HTTPS behind a proxy: ORBITER_SECURE_COOKIES, ORBITER_HSTS_SECONDS, ORBITER_PROX
 ORBITER_CSRF_TRUSTED_ORIGINS, ORBITER_SECURE_SSL_REDIRECT (orbiter/core/https_settings.py,
 docs/tls.md). Sign-in throttling: ORBITER_SIGNIN_FAILURE_LIMIT, ORBITER_SIGNIN_COOLOFF_MINUTES.
 ORBITER_LOG_FORMAT     json (default in server mode) or plain; ORBITER_LOG_LEVEL (INFO).
+ORBITER_STATIC_ROOT    only for a front web server serving /static/ (fill it with `orbiter
+                       collectstatic`); `orbiter web` serves them from the packages without it.
 """
 
 import os

@@ -169,7 +169,6 @@ def test_assigning_without_the_fingerprint_creates_the_host_with_its_key_pending
 
 
 def test_assigning_with_the_fingerprint_read_on_the_host_trusts_its_key(client, fleet):
-    app, env = fleet
     key = new_key()
     offer(client, NEW, key)
 
@@ -182,7 +181,6 @@ def test_assigning_with_the_fingerprint_read_on_the_host_trusts_its_key(client, 
 
 
 def test_assigning_with_another_fingerprint_is_refused_and_creates_nothing(client, fleet):
-    app, env = fleet
     offer(client, NEW, new_key())
 
     with pytest.raises(OrbiterError, match="fingerprint mismatch"):
@@ -194,7 +192,6 @@ def test_assigning_with_another_fingerprint_is_refused_and_creates_nothing(clien
 
 
 def test_a_rejected_certname_cannot_be_assigned_until_unrejected(client, fleet):
-    app, env = fleet
     offer(client, NEW, new_key())
     unassigned.unassigned_reject(certname=NEW, actor="alice")
 
@@ -221,7 +218,7 @@ def test_claiming_a_batch_of_new_hosts_that_never_offered_costs_one_query(fleet,
 
 
 def test_an_offer_that_races_the_hosts_creation_hands_its_key_to_the_new_host(fleet):
-    app, env = fleet
+    _, env = fleet
     key = new_key()
     # The enrollment looked the certname up (no host yet); the host is created, its claim
     # finding no row; only then does the offer write its row.
