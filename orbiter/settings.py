@@ -13,6 +13,8 @@ HTTPS behind a proxy: ORBITER_SECURE_COOKIES, ORBITER_HSTS_SECONDS, ORBITER_PROX
 ORBITER_CSRF_TRUSTED_ORIGINS, ORBITER_SECURE_SSL_REDIRECT (orbiter/core/https_settings.py,
 docs/tls.md). Sign-in throttling: ORBITER_SIGNIN_FAILURE_LIMIT, ORBITER_SIGNIN_COOLOFF_MINUTES.
 ORBITER_LOG_FORMAT     json (default in server mode) or plain; ORBITER_LOG_LEVEL (INFO).
+ORBITER_STATIC_ROOT    only for a front web server serving /static/ (fill it with `orbiter
+                       collectstatic`); `orbiter web` serves them from the packages without it.
 """
 
 import os
@@ -267,9 +269,12 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
 # WhiteNoise serves the apps' static files straight from the installed packages (htmx comes
-# from django-htmx), so standalone and `orbiter web` need no collectstatic step.
+# from django-htmx), so standalone and `orbiter web` need no collectstatic step. STATIC_ROOT
+# is only for a front web server that serves /static/ itself (`orbiter collectstatic` fills
+# it); unset, WhiteNoise looks for no such directory (it warned "No directory at …" on every
+# start when the default pointed at one nobody had made).
+STATIC_ROOT = _env("ORBITER_STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
 
 # --- Celery ---------------------------------------------------------------------------

@@ -74,6 +74,10 @@ def enroll(
         print(
             f"an admin trusts it with: orbiter agents approve {config.certname} --fingerprint {mine}"
         )
+        print(
+            "(if Orbiter does not list this host yet, it waits as unassigned: "
+            f"orbiter hosts assign {config.certname} --environment ENV --fingerprint {mine})"
+        )
     return 0
 
 

@@ -99,6 +99,21 @@ def require(user, action: str, environment, *, application=None) -> None:
                     action=action, environment=where, needed=needed, role=role)
 
 
+def require_admin_everywhere(user, what: str) -> None:
+    """For what belongs to no environment yet (agents that enrolled before anyone listed
+    them): the admin role for all environments, and an API token limited to none. Raise
+    Forbidden naming what is needed."""
+    token = getattr(user, TOKEN_ATTRIBUTE, None)
+    if token is not None and (token.environment_ids or token.application_ids):
+        raise Forbidden(f"API token {token.name!r} is limited to some environments or applications; {what} "
+                        "needs a token that is not", action=what)
+    role = role_for(user, None)
+    if not includes(role, ADMIN):
+        who = getattr(user, "get_username", lambda: "anonymous")() or "anonymous"
+        raise Forbidden(f"{who} may not {what}: needs the admin role for all environments, "
+                        f"{f'has {role}' if role else 'has no role'}", action=what, needed=ADMIN, role=role)
+
+
 def needed_role(action: str) -> str:
     try:
         return ACTIONS[action]

@@ -15,6 +15,7 @@ from orbiter.api.views import (
     governance,
     metrics,
     pipelines,
+    unassigned,
 )
 
 app_name = "api"
@@ -65,6 +66,11 @@ v1 = [
           ("rollback", deployments.DeploymentRollback), ("approve", deployments.DeploymentApprove),
           ("reject", deployments.DeploymentReject),
       ]),
+    path("unassigned-hosts", unassigned.UnassignedList.as_view(), name="unassigned-hosts"),
+    path("unassigned-hosts/<str:certname>", unassigned.UnassignedForget.as_view(), name="unassigned-host"),
+    *(path(f"unassigned-hosts/<str:certname>/{action}", view.as_view(), name=f"unassigned-host-{action}")
+      for action, view in [("assign", unassigned.UnassignedAssign), ("reject", unassigned.UnassignedReject),
+                           ("unreject", unassigned.UnassignedUnreject)]),
     path("approvals", deployments.ApprovalsInbox.as_view(), name="approvals"),
     path("events", audit.EventList.as_view(), name="events"),
     path("apply", fleet.FleetApply.as_view(), name="fleet-apply"),

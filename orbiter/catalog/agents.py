@@ -15,6 +15,7 @@ from django.utils import timezone
 from orbiter.audit.services import event_record
 from orbiter.bus.credentials import broker_password, read_secret
 from orbiter.catalog.models import EnrollmentToken, Host
+from orbiter.catalog.unassigned import unassigned_offer
 from orbiter.common import validators
 from orbiter.common.errors import NotFound, OrbiterError, ValidationError
 from orbiter_agent.keys import fingerprint as key_fingerprint
@@ -31,7 +32,8 @@ def fingerprint(public_key_b64_text: str) -> str:
 def _host(certname: str) -> Host:
     host = Host.objects.filter(certname=certname).first()
     if host is None:
-        raise NotFound(f"no host {certname!r}; add it to Orbiter first")
+        raise NotFound(f"no host {certname!r}; add it to Orbiter first (an agent that enrolled already is "
+                       "listed by `orbiter hosts unassigned`)")
     return host
 
 
@@ -80,10 +82,14 @@ def agent_enroll(*, certname: str, public_key: str, token: str = "") -> str:
                          after=fingerprint(key)[:40], data={"by": "token"})
             return "trusted"
         if host is None:
+            # Kept for an admin to assign or reject (catalog/unassigned.py: bounded, first key
+            # stays); the answer is the same as for a known host.
+            unassigned_offer(certname=certname, public_key=key)
             return "pending"
-        if Host.objects.filter(pk=host.pk, agent_key_pending="").update(agent_key_pending=key):
+        if Host.objects.filter(pk=host.pk, agent_key_pending="").exclude(agent_public_key=key).update(
+                agent_key_pending=key):
             event_record(actor=certname, verb="agent.offer_key", obj=host, data={"fingerprint": fingerprint(key)})
-        elif Host.objects.filter(pk=host.pk).exclude(agent_key_pending=key).exists():
+        elif Host.objects.filter(pk=host.pk).exclude(agent_key_pending=key).exclude(agent_key_pending="").exists():
             # Not an Event: anonymous offers must not grow the audit trail without bound.
             log.warning("agent key offer for %s ignored: another key (%s) is pending approval",
                         certname, fingerprint(Host.objects.get(pk=host.pk).agent_key_pending))

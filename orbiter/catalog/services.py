@@ -11,6 +11,7 @@ from orbiter.artifacts.rpmversion import NEVRA, validate_package_name
 from orbiter.audit.services import event_record, field_changes
 from orbiter.catalog import freezes, signals
 from orbiter.catalog.models import Application, Artifact, Environment, FreezeWindow, Host
+from orbiter.catalog.unassigned import unassigned_claim
 from orbiter.common import validators
 from orbiter.common.errors import Conflict, NotFound, ValidationError
 from orbiter.loadbalancers.models import Pool, PoolMember
@@ -259,6 +260,9 @@ def host_create(*, certname: str, environment: Environment, applications: list[A
         host = Host.objects.create(certname=certname, environment=environment, labels=labels or {}, healthy=healthy)
         host.applications.set(applications)
         event_record(actor=actor, verb="host.create", obj=host, data={"environment": environment.name})
+        # An agent that enrolled before the host was listed: its offered key becomes the
+        # host's pending key (still to be approved), its unassigned row goes.
+        unassigned_claim([certname])
     return host
 
 

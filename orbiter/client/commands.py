@@ -87,6 +87,9 @@ def login(args, out: render.Out) -> int:
             token = getpass.getpass(f"API token for {url} (orbiter tokens create, or POST /api/v1/tokens): ").strip()
     if not token:
         raise ClientError("token: give one with --token-file FILE, ORBITER_TOKEN, or type it when asked", USAGE)
+    if credentials.plain_http(url):
+        # As `orbiter-agent enroll` says it; loopback is spared (a trial, an SSH tunnel).
+        out.note("orbiter: warning: sending the token over plain http")
     me = Api(credentials.Credentials(url, token, "the token given")).get("me")
     file = credentials.save(url, token)
     roles = ", ".join(f"{env} {role}" for env, role in (me.get("roles") or {}).items() if role) or "none"

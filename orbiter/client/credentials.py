@@ -6,6 +6,7 @@ ORBITER_TOKEN override the file, for CI. A token from the file is only ever sent
 was stored with: with ORBITER_URL naming another server, ORBITER_TOKEN must be set too.
 """
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -41,6 +42,21 @@ def normalize_url(text: str) -> str:
         raise ClientError(f"URL: {text!r} is not allowed; give the server's http(s) address, "
                           "e.g. https://orbiter.example.com", USAGE)
     return url
+
+
+def plain_http(url: str) -> bool:
+    """Whether a token sent to `url` crosses the network readable by anyone on the way: http://
+    to anything but this machine (localhost, 127.0.0.0/8, ::1), as the URL names it."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 def stored() -> dict[str, str]:

@@ -13,6 +13,7 @@ from orbiter.web.views import (
     deployments,
     environments,
     pipelines,
+    unassigned,
 )
 
 urlpatterns = [
@@ -39,5 +40,10 @@ urlpatterns = [
     path("environments/<slug:name>/lock", environments.environment_lock, name="environment-lock"),
     path("environments/<slug:name>/unlock", environments.environment_unlock, name="environment-unlock"),
     path("audit/", audit.audit, name="audit"),
+    path("unassigned-hosts/", unassigned.unassigned_hosts, name="unassigned-hosts"),
+    path("unassigned-hosts/<str:certname>/assign", unassigned.unassigned_assign, name="unassigned-host-assign"),
+    path("unassigned-hosts/<str:certname>/reject", unassigned.unassigned_reject, name="unassigned-host-reject"),
+    path("unassigned-hosts/<str:certname>/unreject", unassigned.unassigned_unreject,
+         name="unassigned-host-unreject"),
     path("healthz", common.healthz, name="healthz"),
 ]

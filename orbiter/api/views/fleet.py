@@ -10,21 +10,8 @@ from orbiter.accounts import roles
 from orbiter.api import access
 from orbiter.api.fields import valid
 from orbiter.api.schema import errors
-from orbiter.common.errors import Forbidden, ValidationError
+from orbiter.common.errors import ValidationError
 from orbiter.fleet.schema import KINDS
-
-
-def require_fleet_admin(request, doing: str) -> None:
-    """Admin in all environments (a superuser, or a binding without environment), and never
-    through a token limited to some environments or applications."""
-    token = getattr(request.user, roles.TOKEN_ATTRIBUTE, None)
-    if token is not None and (token.environment_ids or token.application_ids):
-        raise Forbidden(f"API token {token.name!r} is limited to some environments or applications; {doing} "
-                        "acts on the whole catalog: use a token without limits", action="fleet")
-    held = roles.role_for(request.user, None)
-    if not roles.includes(held, roles.ADMIN):
-        raise Forbidden(f"{access.actor(request)} may not {doing}: needs the admin role in all environments, "
-                        + (f"has {held}" if held else "has none"), action="fleet", needed=roles.ADMIN, role=held)
 
 
 class FleetFileIn(serializers.Serializer):
@@ -86,7 +73,7 @@ class FleetApply(APIView):
         from orbiter.fleet import documents
         from orbiter.fleet.apply import fleet_apply
 
-        require_fleet_admin(request, "apply the fleet")
+        roles.require_admin_everywhere(request.user, "apply the fleet")
         data = valid(FleetApplyIn, request)
         if "yaml" in data:
             found = documents.parse_text(data["yaml"], "request")
@@ -113,7 +100,7 @@ class FleetExport(APIView):
     def get(self, request):
         from orbiter.fleet.export import fleet_export
 
-        require_fleet_admin(request, "export the fleet")
+        roles.require_admin_everywhere(request.user, "export the fleet")
         kinds = request.query_params.getlist("kind")
         unknown = sorted(set(kinds) - set(KINDS))
         if unknown:

@@ -50,3 +50,16 @@ def progress_bar(progress):
         progress.total, progress.done, progress.done, progress.total,
         done, done, busy, done + busy, bad,
     )
+
+
+@register.simple_tag
+def admin_everywhere(user) -> bool:
+    """Whether the nav shows what only admins of all environments may open (unassigned hosts)."""
+    from orbiter.accounts import roles
+    from orbiter.common.errors import Forbidden
+
+    try:
+        roles.require_admin_everywhere(user, "")
+    except Forbidden:
+        return False
+    return True
