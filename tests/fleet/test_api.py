@@ -91,7 +91,7 @@ def test_anyone_but_an_admin_of_every_environment_is_refused(people, who):
     response = signed_in(who).post("/api/v1/apply", {"yaml": FLEET, "dry_run": True}, format="json")
 
     assert response.status_code == 403
-    assert "needs the admin role in all environments" in response.json()["error"]["message"]
+    assert "needs the admin role for all environments" in response.json()["error"]["message"]
     assert signed_in(who).get("/api/v1/export").status_code == 403
 
 
@@ -101,7 +101,7 @@ def test_a_token_limited_to_an_environment_is_refused_even_for_a_superuser(peopl
     response = with_token("root", environments=["staging"]).post("/api/v1/apply", {"yaml": FLEET}, format="json")
 
     assert response.status_code == 403
-    assert "acts on the whole catalog" in response.json()["error"]["message"]
+    assert "limited to some environments or applications" in response.json()["error"]["message"]
     assert Application.objects.count() == 0
 
 

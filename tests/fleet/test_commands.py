@@ -117,7 +117,7 @@ def test_in_client_mode_apply_and_export_go_through_the_api(live_server, tmp_pat
     assert code == 0 and out.startswith("environments:\n- name: staging\n")
 
     code, _, err = client(live_server, deployer, "apply", "-f", str(EXAMPLE), "--diff", home=tmp_path)
-    assert code == 3 and "needs the admin role in all environments" in err
+    assert code == 3 and "needs the admin role for all environments" in err
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("applications: [{name: x, package: x, rollout: {batch_size: 0}}]\n")
