@@ -9,34 +9,9 @@ import urllib.request
 
 import pytest
 
-from orbiter.catalog.models import Environment, Host
-from orbiter_agent.keys import generate_keypair
-from tests.conftest import build_fleet
-from tests.deployments.support import deploy, host
 from tests.integration.support import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-MODULE = """class shop_api (String $version, String $package) {
-  file { "%(root)s/${trusted['certname']}.version": ensure => file, content => "${package} ${version}\\n" }
-}
-"""
-
-
-@pytest.fixture
-def classified(puppetserver, live_server, settings, tasks, tmp_path):
-    """One host of shop-api pinned at 1.1.0-1 in Orbiter, its own Puppet environment on the
-    server holding the shop_api class, and the server's ENC aimed at this live control plane."""
-    settings.ORBITER_ENC_TOKEN = token = secrets.token_urlsafe(16)
-    puppet_env = f"smoke_{secrets.token_hex(4)}"
-    puppetserver.environment(puppet_env, {"shop_api": MODULE % {"root": tmp_path}})
-    puppetserver.point_enc(live_server.url, token)
-    build_fleet(hosts=1)
-    Environment.objects.filter(name="cert").update(puppet_environment=puppet_env)
-    Host.objects.update(agent_public_key=generate_keypair()[1])
-    deploy(tasks, "1.1.0-1")
-    return puppetserver.node(host(1)), tmp_path
-
 
 def test_an_agent_run_through_the_server_applies_the_version_orbiter_classified(classified):
     node, root = classified
