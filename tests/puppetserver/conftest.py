@@ -9,6 +9,7 @@ from orbiter.catalog.models import Environment, Host
 from orbiter_agent.keys import generate_keypair
 from tests.conftest import build_fleet
 from tests.deployments.support import deploy, host
+from tests.integration.conftest import broker, live_env  # noqa: F401 - the integration fixtures, here too
 
 # The version-file stand-in of the masterless tests (tests/integration/test_agents_end_to_end.py).
 MODULE = """class shop_api (String $version, String $package) {
