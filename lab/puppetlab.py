@@ -104,6 +104,7 @@ class PuppetLab:
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
         self._db_up = self._server_up = False
+        self._failed: BaseException | None = None
         self.startup_s: dict[str, float] = {}
         self.client_cert_file = self.client_key_file = None  # client_cert(): for PuppetDB's clients
 
@@ -166,8 +167,14 @@ class PuppetLab:
         if self._db in services and not Path(self._db.cert_file or "/nonexistent").is_file():
             self._db.ca_file = self.ca_file
             self._db.cert_file, self._db.key_file = self._server.issue_cert("puppetdb", self.dir / "puppetdb-tls")
+        if self._failed is not None:  # one failed start per run: every later test says why
+            raise RuntimeError(f"the Puppet lab failed to start earlier in this run: {self._failed}")
         began = time.monotonic()
-        self._stack.enter_context(started(*services))
+        try:
+            self._stack.enter_context(started(*services))
+        except BaseException as error:
+            self._failed = error
+            raise
         for service in services:  # started in parallel: the figure is the pair's
             self.startup_s[service.name] = round(time.monotonic() - began, 1)
 

@@ -72,3 +72,11 @@ def test_puppet_node_deactivate_marks_the_node_deactivated_in_puppetdb(puppetser
     wait_for(lambda: not puppetserver.query(f"nodes[certname] {{ {where} }}"), 60, "the node to go")
     [gone] = puppetserver.query(f'nodes[deactivated] {{ {where} and node_state = "any" }}')
     assert gone["deactivated"]
+
+
+def test_the_server_and_puppetdb_start_once_and_every_test_shares_them(puppetserver, puppetdb):
+    server, db = puppetserver.puppetserver(), puppetdb.puppetdb()
+
+    assert puppetserver is puppetdb  # one lab
+    assert (puppetserver.puppetserver().proc.pid, puppetdb.puppetdb().proc.pid) == (server.proc.pid, db.proc.pid)
+    assert server.proc.poll() is None and db.proc.poll() is None
