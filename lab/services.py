@@ -66,6 +66,7 @@ class Service:
 
     name = env_var = apt_package = url_format = ""  # name: registry key and lab subdir
     binaries: tuple[str, ...] = ()  # installed() checks they all exist
+    debconf: tuple[str, ...] = ()  # debconf-set-selections lines, given before apt installs it
     start_timeout = 60.0
 
     def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None):
@@ -644,6 +645,9 @@ class PuppetDB(_Jvm):
 
     name, env_var, apt_package = "puppetdb", "ORBITER_PUPPETDB_URL", "puppetdb"
     url_format = "http://127.0.0.1:{port}"
+    # The package would create its database in a system PostgreSQL (dbconfig-common): the
+    # lab configures its own, so say no rather than let it fail (or succeed) there.
+    debconf = ("puppetdb puppetdb/dbconfig-install boolean false",)
     JAR = Path("/usr/share/puppetdb/puppetdb.jar")
 
     def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
@@ -847,6 +851,8 @@ def ensure_installed(names) -> None:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     lock = ["-o", "DPkg::Lock::Timeout=600"]  # another apt running: wait for its lock, don't fight
+    if selections := [line for s in svcs if set(s.apt_package.split()) & set(missing) for line in s.debconf]:
+        subprocess.run(["debconf-set-selections"], input="\n".join(selections) + "\n", text=True, check=True)
     for args in [["apt-get", *lock, "update"], ["apt-get", *lock, "install", "-y", *missing]]:
         for attempt in range(1, 6):
             print(f"running: {shlex.join(args)}", flush=True)

@@ -16,7 +16,8 @@
     key_file = "/etc/orbiter-agent/tls/agent.key"
 
     [puppet]                                                 # optional; defaults shown
-    command = ["puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes"]
+    command = ["puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes",
+               "--logdest", "console", "--no-usecacheonfailure"]
     lock_timeout_s = 300
     publicdir = "/var/cache/puppet/public"
     vardir = "/var/cache/puppet"
@@ -61,12 +62,13 @@ from orbiter_agent.keys import (
 )
 from orbiter_agent.schema import CONTROL_PLANE, ProtocolError, check_sender, is_int
 
-DEFAULT_PUPPET_COMMAND = ("puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes")
-# Server mode: a run against the Puppet server, logging to stdout (without --logdest,
-# `puppet agent` logs to syslog only and the run's reply would say nothing of what failed),
-# failing when the server gives no catalog: by default Puppet would apply the one cached by
-# its last run (an old version) and exit 0, and the rollout would count the host as done.
-SERVER_MODE_COMMAND = (*DEFAULT_PUPPET_COMMAND, "--logdest", "console", "--no-usecacheonfailure")
+# `puppet agent`, logging to stdout (without --logdest it logs to syslog only, and the run's
+# reply would say nothing of what failed), failing when the server gives no catalog: by
+# default Puppet applies the one cached by its last run (an old version) and exits 0, and
+# the rollout would count the host as done. Server mode adds --server and friends.
+DEFAULT_PUPPET_COMMAND = ("puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes",
+                          "--logdest", "console", "--no-usecacheonfailure")
+SERVER_MODE_COMMAND = DEFAULT_PUPPET_COMMAND
 # A host name (RFC 1123 labels) or an IPv4 address: never an option (no leading '-').
 SERVER_RE = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")

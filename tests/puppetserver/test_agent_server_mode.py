@@ -30,6 +30,10 @@ def test_server_mode_runs_puppet_agent_against_the_server_with_its_own_confdir_a
                               "--serverport", "8141", "--confdir", "/etc/puppet", "--ssldir", "/etc/puppet/ssl")
 
 
+def test_the_default_command_never_applies_a_cached_catalog_and_logs_to_its_output():
+    assert {"--no-usecacheonfailure", "--logdest"} <= set(puppet_config().command)
+
+
 @pytest.mark.parametrize(("puppet", "message"), [
     ({"server": "--config=/tmp/evil"}, "puppet.server must be a host name or IPv4 address"),
     ({"server": "puppet.example.test", "server_port": 0}, "puppet.server_port must be a port number"),
