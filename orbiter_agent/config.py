@@ -16,10 +16,16 @@
     key_file = "/etc/orbiter-agent/tls/agent.key"
 
     [puppet]                                                 # optional; defaults shown
-    command = ["puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes"]
+    command = ["puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes",
+               "--logdest", "console", "--no-usecacheonfailure"]
     lock_timeout_s = 300
     publicdir = "/var/cache/puppet/public"
     vardir = "/var/cache/puppet"
+    # Server mode, instead of `command` (docs/agents.md, "Puppet through a server"):
+    # server = "puppet.example.test"                         # runs puppet agent --server ...
+    # server_port = 8140                                     # optional: --serverport
+    # confdir = "/etc/puppet"                                # optional: --confdir
+    # ssldir = "/etc/puppet/ssl"                             # optional: --ssldir
 
 Relative paths are taken from the file's directory. With [tls], every broker connection
 uses TLS and checks the broker's certificate against ca_file. Every refusal is a
@@ -56,7 +62,16 @@ from orbiter_agent.keys import (
 )
 from orbiter_agent.schema import CONTROL_PLANE, ProtocolError, check_sender, is_int
 
-DEFAULT_PUPPET_COMMAND = ("puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes")
+# `puppet agent`, logging to stdout (without --logdest it logs to syslog only, and the run's
+# reply would say nothing of what failed), failing when the server gives no catalog: by
+# default Puppet applies the one cached by its last run (an old version) and exits 0, and
+# the rollout would count the host as done. Server mode adds --server and friends.
+DEFAULT_PUPPET_COMMAND = ("puppet", "agent", "--onetime", "--no-daemonize", "--detailed-exitcodes",
+                          "--logdest", "console", "--no-usecacheonfailure")
+SERVER_MODE_COMMAND = DEFAULT_PUPPET_COMMAND
+# A host name (RFC 1123 labels) or an IPv4 address: never an option (no leading '-').
+SERVER_RE = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 REPLY_QUEUE = "/queue/orbiter.replies"
 BROADCAST_TOPIC = "/topic/orbiter.all"
 
@@ -77,7 +92,7 @@ _TOP = {
     "puppet",
 }
 _TLS = {"ca_file", "cert_file", "key_file"}
-_PUPPET = {"command", "lock_timeout_s", "publicdir", "vardir"}
+_PUPPET = {"command", "lock_timeout_s", "publicdir", "vardir", "server", "server_port", "confdir", "ssldir"}
 
 
 class ConfigError(Exception):
@@ -93,6 +108,9 @@ class TlsConfig:
 
 @dataclass(frozen=True)
 class PuppetConfig:
+    """`command` is the argument list the agent runs (then --noop, --tags=...): as given,
+    or in server mode (`server` set) made from server, server_port, confdir and ssldir."""
+
     command: tuple[str, ...] = DEFAULT_PUPPET_COMMAND
     lock_timeout_s: float = 300.0
     publicdir: Path = Path("/var/cache/puppet/public")
@@ -288,17 +306,43 @@ def _tls(table: dict[str, Any], base: Path) -> TlsConfig:
 
 def _puppet(table: dict[str, Any], base: Path) -> PuppetConfig:
     _only(table, _PUPPET, "puppet.")
-    command = table.get("command", list(DEFAULT_PUPPET_COMMAND))
+    if _opt(table, "server", str, "puppet.") is not None:
+        if "command" in table:
+            raise ConfigError("puppet.command and puppet.server: give one of them, not both "
+                              "(with server, the agent runs puppet agent --server ...)")
+        command = _server_command(table, base)
+    else:
+        for key in sorted(table.keys() & {"server_port", "confdir", "ssldir"}):
+            raise ConfigError(f"puppet.{key} needs puppet.server (server mode)")
+        command = _strings(table.get("command", list(DEFAULT_PUPPET_COMMAND)), "puppet.command",
+                           allow_empty=False)
     dirs = {
         k: _opt(table, k, str, "puppet.") or str(getattr(PuppetConfig, k))
         for k in ("publicdir", "vardir")
     }
     return PuppetConfig(
-        command=tuple(_strings(command, "puppet.command", allow_empty=False)),
+        command=tuple(command),
         lock_timeout_s=_seconds(table.get("lock_timeout_s", 300), "puppet.lock_timeout_s"),
         publicdir=_path(base, dirs["publicdir"]),
         vardir=_path(base, dirs["vardir"]),
     )
+
+
+def _server_command(table: dict[str, Any], base: Path) -> list[str]:
+    """puppet agent --onetime ... --server H [--serverport P] [--confdir C] [--ssldir S]."""
+    server = table["server"]
+    if not SERVER_RE.fullmatch(server):
+        raise ConfigError(f"puppet.server must be a host name or IPv4 address, got {server!r}")
+    command = [*SERVER_MODE_COMMAND, "--server", server]
+    port = table.get("server_port")
+    if port is not None:
+        if not is_int(port) or not 1 <= port <= 65535:
+            raise ConfigError(f"puppet.server_port must be a port number from 1 to 65535, got {port!r}")
+        command += ["--serverport", str(port)]  # Puppet 7's name for the deprecated --masterport
+    for key in ("confdir", "ssldir"):
+        if (value := _opt(table, key, str, "puppet.")) is not None:
+            command += [f"--{key}", str(_path(base, value))]  # absolute: never taken for an option
+    return command
 
 
 def _heartbeat(value: Any) -> int:
