@@ -1,0 +1,93 @@
+"""A node that leaves PuppetDB in the middle of a deployment stays until the deployment ends;
+retired hosts are never deployed to."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from orbiter.catalog import services as catalog
+from orbiter.catalog.models import Application, Host
+from orbiter.common.errors import PreflightRefused
+from orbiter.deployments import services as deployments
+from orbiter.deployments import states
+from orbiter.deployments.models import Deployment, HostDeployment
+from orbiter.deployments.selectors import plan_preview
+from orbiter.inventory.models import HostSource
+from orbiter.inventory.sync import source_sync, sources_claim_due
+from tests.inventory.support import node
+
+pytestmark = pytest.mark.django_db
+
+
+def status(deployment) -> str:
+    return Deployment.objects.values_list("status", flat=True).get(pk=deployment.pk)
+
+
+def started(deployment) -> bool:
+    return HostDeployment.objects.filter(deployment=deployment, status=states.DONE).exists()
+
+
+@pytest.fixture
+def newer(fleet):
+    shop = Application.objects.get(name="shop-api")
+    return catalog.artifact_register(application=shop, nevra="shop-api-1.2.0-1.noarch", actor="setup")
+
+
+@pytest.mark.django_db(transaction=True)  # the end signal is sent after the commit
+def test_a_node_gone_during_a_deployment_stays_until_it_ends_then_is_retired(source, puppetdb, tasks, newer):
+    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+    source_sync(source, actor="alice")
+    deployment = deployments.deployment_create(application="shop-api", environment="production",
+                                               version="1.2.0-1", actor="dora",
+                                               strategy={"pause_between_batches": "until-resumed"})
+    tasks.run_until(lambda: started(deployment))
+    assert status(deployment) in (states.RUNNING, states.PAUSED)
+    puppetdb.set([node("web-01.example.test")])
+
+    diff = source_sync(source, actor="alice")
+
+    assert (diff.retired, diff.retire_waiting) == ([], ["web-02.example.test"])
+    assert Host.objects.get(certname="web-02.example.test").retired_at is None
+    HostSource.objects.update(next_sync_at=timezone.now() + timedelta(hours=1))
+
+    deployments.deployment_cancel(deployment_id=deployment.pk, actor="dora")
+    tasks.run_until(lambda: status(deployment) == states.CANCELLED)
+
+    # The end of the deployment made the source due now: the scheduler's next tick syncs it.
+    assert sources_claim_due() == [source.pk]
+    assert source_sync(source, actor="inventory").retired == ["web-02.example.test"]
+    assert Host.objects.get(certname="web-02.example.test").retired_at is not None
+
+
+def test_a_retired_host_is_not_deployed_to(source, puppetdb, newer):
+    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+    source_sync(source, actor="alice")
+    puppetdb.set([node("web-01.example.test")])
+    source_sync(source, actor="alice")
+    # Even given its application back by hand, a retired host is not a deployment's target.
+    retired = Host.objects.get(certname="web-02.example.test")
+    retired.applications.add(Host.objects.get(certname="web-01.example.test").applications.get())
+
+    plan = plan_preview(application="shop-api", environment="production", version="1.2.0-1")
+
+    hosts = [name for batch in plan.batches for name in batch.hosts]
+    assert sorted(hosts) == ["manual-01.example.test", "web-01.example.test"]
+
+
+def test_a_deployment_refuses_when_every_host_is_retired(fleet, source, puppetdb):
+    Host.objects.filter(certname="manual-01.example.test").update(retired_at=timezone.now())
+
+    with pytest.raises(PreflightRefused) as refused:
+        deployments.deployment_create(application="shop-api", environment="production", version="1.0.0-1",
+                                      actor="dora")
+
+    assert refused.value.code == "no_hosts"
+
+
+def test_due_sources_are_claimed_once_and_moved_one_interval_on(source):
+    HostSource.objects.update(next_sync_at=timezone.now() - timedelta(seconds=1))
+
+    assert sources_claim_due() == [source.pk]
+    assert sources_claim_due() == []
+    assert HostSource.objects.get().next_sync_at > timezone.now() + timedelta(seconds=source.interval_s - 5)
