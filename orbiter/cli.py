@@ -8,6 +8,7 @@
                                      deployment operations: through the server's REST API when
                                      logged in or ORBITER_URL is set, else on the database (--local
                                      forces the database)
+    orbiter inventory sources | sync [SOURCE] [--dry-run]   hosts from PuppetDB (docs/inventory.md)
     orbiter lock|unlock|history ...  client mode only
     orbiter <any Django management command>   e.g. migrate, createsuperuser
 
@@ -22,7 +23,7 @@ import tempfile
 # second when a server is configured (a stored login or ORBITER_URL) and --local is not given.
 CLIENT_ONLY = frozenset({"login", "logout", "lock", "unlock", "history"})
 CLIENT_OR_LOCAL = frozenset({"plan", "deploy", "status", "approve", "reject", "pause", "resume", "cancel",
-                             "retry", "rollback"})
+                             "retry", "rollback", "inventory"})
 
 
 def main(argv: list[str] | None = None) -> None:

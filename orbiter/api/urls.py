@@ -6,7 +6,16 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from orbiter.api import errors
-from orbiter.api.views import accounts, audit, catalog, deployments, governance, metrics, pipelines
+from orbiter.api.views import (
+    accounts,
+    audit,
+    catalog,
+    deployments,
+    governance,
+    inventory,
+    metrics,
+    pipelines,
+)
 
 app_name = "api"
 
@@ -58,6 +67,8 @@ v1 = [
       ]),
     path("approvals", deployments.ApprovalsInbox.as_view(), name="approvals"),
     path("events", audit.EventList.as_view(), name="events"),
+    path("host-sources", inventory.HostSourceList.as_view(), name="host-sources"),
+    path("host-sources/<slug:name>/sync", inventory.HostSourceSync.as_view(), name="host-source-sync"),
 ]
 
 urlpatterns = [
