@@ -12,6 +12,7 @@ from orbiter.web.views import (
     deploy,
     deployments,
     environments,
+    inventory,
     pipelines,
 )
 
@@ -39,5 +40,7 @@ urlpatterns = [
     path("environments/<slug:name>/lock", environments.environment_lock, name="environment-lock"),
     path("environments/<slug:name>/unlock", environments.environment_unlock, name="environment-unlock"),
     path("audit/", audit.audit, name="audit"),
+    path("host-sources/", inventory.host_sources, name="host-sources"),
+    path("host-sources/<slug:name>/sync", inventory.host_source_sync, name="host-source-sync"),
     path("healthz", common.healthz, name="healthz"),
 ]
