@@ -5,6 +5,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from orbiter.common.errors import OrbiterError
+from orbiter.core.management.ops import add_actor_argument, local_actor
 from orbiter.inventory import render, selectors
 from orbiter.inventory.puppetdb import PuppetDBError
 from orbiter.inventory.sync import source_sync
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("source", nargs="?", help="with sync: the source's name (default: every enabled one)")
         parser.add_argument("--dry-run", action="store_true", help="with sync: print the diff, change nothing")
         parser.add_argument("--json", action="store_true", help="print JSON")
-        parser.add_argument("--as", dest="actor", default="admin", help="the name the audit trail records")
+        add_actor_argument(parser)
 
     def handle(self, *args, action, source, dry_run, json, actor, **options):
         try:
@@ -29,7 +30,7 @@ class Command(BaseCommand):
                     raise OrbiterError("sources takes no SOURCE; orbiter inventory sources lists them all")
                 self._sources(json)
             else:
-                sys.exit(self._sync(source, dry_run=dry_run, as_json=json, actor=actor))
+                sys.exit(self._sync(source, dry_run=dry_run, as_json=json, actor=local_actor(actor)))
         except OrbiterError as error:
             self.stderr.write(f"error: {error.message}")
             sys.exit(2)
