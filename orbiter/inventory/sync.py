@@ -116,7 +116,7 @@ def source_sync(source: HostSource | int, *, actor: str, dry_run: bool = False) 
         nodes = nodes_from.nodes()
     except puppetdb.PuppetDBError as error:
         if not dry_run:
-            _record_failure(source, error.message, now)
+            _record_failure(source, error.message, now, actor=actor)
         raise
     diff = SyncDiff(source.name, dry_run=dry_run, warnings=list(getattr(nodes_from, "warnings", [])))
     with transaction.atomic():
@@ -130,11 +130,11 @@ def source_sync(source: HostSource | int, *, actor: str, dry_run: bool = False) 
     return diff
 
 
-def _record_failure(source: HostSource, message: str, now) -> None:
+def _record_failure(source: HostSource, message: str, now, *, actor: str) -> None:
     with transaction.atomic():
         HostSource.objects.filter(pk=source.pk).update(
             last_attempt_at=now, last_error=message[:2000], next_sync_at=now + timedelta(seconds=source.interval_s))
-        event_record(actor="inventory", verb="hostsource.sync_failed", obj=source, data={"error": message[:2000]})
+        event_record(actor=actor, verb="hostsource.sync_failed", obj=source, data={"error": message[:2000]})
     log.warning("host source %s: %s", source.name, message)
 
 
@@ -208,12 +208,14 @@ def _write(source: HostSource, hosts: dict[str, _Host], wanted: dict, diff: Sync
                             "source_id": source.pk} for name in diff.created])
         for pk, certname in Host.objects.filter(certname__in=_in_texts(diff.created)).values_list("pk", "certname"):
             hosts[certname] = _Host(pk, certname, source.pk, False, wanted[certname][1], set(), None)
-    # Host rows: labels of the changed, retired_at of the reactivated.
+    # Host rows: labels of the changed; retired_at and the environment of the reactivated (the
+    # source may have moved to another environment while they were retired).
     changed = [hosts[name] for name in [*diff.reactivated, *diff.updated]
                if hosts[name].labels != wanted[name][1] or hosts[name].retired]
     for start in range(0, len(changed), BATCH):
-        Host.objects.bulk_update([Host(pk=host.pk, labels=wanted[host.certname][1], retired_at=None)
-                                  for host in changed[start:start + BATCH]], ["labels", "retired_at"])
+        Host.objects.bulk_update([Host(pk=host.pk, labels=wanted[host.certname][1], retired_at=None,
+                                       environment_id=env.pk) for host in changed[start:start + BATCH]],
+                                 ["labels", "retired_at", "environment"])
     retired = [hosts[name] for name in diff.retired]
     if retired:
         Host.objects.filter(pk__in=in_ids([host.pk for host in retired])).update(retired_at=now)

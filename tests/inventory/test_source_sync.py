@@ -225,3 +225,19 @@ def test_the_writes_are_in_bulk_the_same_number_of_queries_for_10_or_200_nodes(s
     assert small == large
     assert max(large) <= 40
     assert Host.objects.filter(source=other, retired_at__isnull=False).count() == 100
+
+
+def test_a_node_back_after_its_source_moved_environment_comes_back_in_the_new_one(source, puppetdb):
+    from orbiter.catalog import services as catalog
+
+    puppetdb.set([node("web-01.example.test")])
+    source_sync(source, actor="alice")
+    puppetdb.set([])
+    source_sync(source, actor="alice")
+    staging = catalog.environment_create(name="staging", order=1, actor="setup")
+    inventory.hostsource_update(source=source, actor="alice", environment=staging)
+    puppetdb.set([node("web-01.example.test")])
+
+    assert source_sync(source, actor="alice").reactivated == ["web-01.example.test"]
+    host = Host.objects.get(certname="web-01.example.test")
+    assert (host.environment.name, host.retired_at, members_of(host.certname)) == ("staging", None, [])
