@@ -114,6 +114,7 @@ def source_sync(source: HostSource | int, *, actor: str, dry_run: bool = False) 
     now = timezone.now()
     try:
         nodes = nodes_from.nodes()
+        _refuse_if_empty(source, nodes)
     except puppetdb.PuppetDBError as error:
         if not dry_run:
             _record_failure(source, error.message, now, actor=actor)
@@ -128,6 +129,20 @@ def source_sync(source: HostSource | int, *, actor: str, dry_run: bool = False) 
                 next_sync_at=now + timedelta(seconds=source.interval_s))
             event_record(actor=actor, verb="hostsource.sync", obj=source, data=_event_data(diff))
     return diff
+
+
+def _refuse_if_empty(source: HostSource, nodes: list) -> None:
+    """No active node at all while the source has hosts: a PuppetDB that was just reinstalled
+    or restored empty, or a query that lost its meaning, far more often than a whole fleet
+    decommissioned at once. Refused like garbage (nothing changes); retire by hand, or delete
+    the source, when it is meant."""
+    if any(node.active for node in nodes):
+        return
+    active = Host.objects.filter(source=source, retired_at__isnull=True).count()
+    if active:
+        raise puppetdb.PuppetDBError(f"{source.url}: the query returned no active node, and the source has {active} "
+                                     "hosts; refusing to retire them all (retire them by hand, or delete the "
+                                     "source, if that is meant)")
 
 
 def _record_failure(source: HostSource, message: str, now, *, actor: str) -> None:
@@ -216,6 +231,9 @@ def _write(source: HostSource, hosts: dict[str, _Host], wanted: dict, diff: Sync
         Host.objects.bulk_update([Host(pk=host.pk, labels=wanted[host.certname][1], retired_at=None,
                                        environment_id=env.pk) for host in changed[start:start + BATCH]],
                                  ["labels", "retired_at", "environment"])
+    if diff.reactivated:  # out of any pool of another environment it was left in
+        PoolMember.objects.filter(host_id__in=in_ids([hosts[name].pk for name in diff.reactivated])).exclude(
+            pool__environment=env).delete()
     retired = [hosts[name] for name in diff.retired]
     if retired:
         Host.objects.filter(pk__in=in_ids([host.pk for host in retired])).update(retired_at=now)

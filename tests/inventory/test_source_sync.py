@@ -4,6 +4,7 @@ runs, leave (retired, never deleted) when they go, and nothing changes when Pupp
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from orbiter.audit.models import Event
 from orbiter.catalog.models import Host, Pin
@@ -77,17 +78,17 @@ def test_a_node_gone_from_puppetdb_is_retired_out_of_its_pools_and_pins_never_de
 
 
 def test_a_deactivated_node_is_retired(source, puppetdb):
-    puppetdb.set([node("web-01.example.test")])
+    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-01.example.test", active=False)])
+    puppetdb.set([node("web-01.example.test", active=False), node("web-02.example.test")])
 
     assert source_sync(source, actor="alice").retired == ["web-01.example.test"]
 
 
 def test_a_retired_node_that_comes_back_is_reactivated_at_the_current_version(source, puppetdb, fleet):
-    puppetdb.set([node("web-01.example.test")])
+    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([])
+    puppetdb.set([node("web-02.example.test")])
     source_sync(source, actor="alice")
     # Meanwhile production moved on to 1.2.0-1 (its other host).
     shop = Pin.objects.get(host__certname="manual-01.example.test").application
@@ -232,8 +233,7 @@ def test_a_node_back_after_its_source_moved_environment_comes_back_in_the_new_on
 
     puppetdb.set([node("web-01.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([])
-    source_sync(source, actor="alice")
+    Host.objects.filter(certname="web-01.example.test").update(retired_at=timezone.now())  # retired by hand
     staging = catalog.environment_create(name="staging", order=1, actor="setup")
     inventory.hostsource_update(source=source, actor="alice", environment=staging)
     puppetdb.set([node("web-01.example.test")])
@@ -241,3 +241,16 @@ def test_a_node_back_after_its_source_moved_environment_comes_back_in_the_new_on
     assert source_sync(source, actor="alice").reactivated == ["web-01.example.test"]
     host = Host.objects.get(certname="web-01.example.test")
     assert (host.environment.name, host.retired_at, members_of(host.certname)) == ("staging", None, [])
+
+
+def test_an_empty_answer_while_the_source_has_hosts_is_refused_and_retires_nothing(source, puppetdb):
+    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+    source_sync(source, actor="alice")
+    puppetdb.set([node("web-01.example.test", active=False)])
+
+    with pytest.raises(PuppetDBError) as refused:
+        source_sync(source, actor="alice")
+
+    assert "returned no active node, and the source has 2 hosts; refusing to retire them all" in refused.value.message
+    assert Host.objects.filter(source=source, retired_at__isnull=True).count() == 2
+    assert HostSource.objects.get().last_error == refused.value.message
