@@ -91,3 +91,26 @@ def test_due_sources_are_claimed_once_and_moved_one_interval_on(source):
     assert sources_claim_due() == [source.pk]
     assert sources_claim_due() == []
     assert HostSource.objects.get().next_sync_at > timezone.now() + timedelta(seconds=source.interval_s - 5)
+
+
+def test_the_scheduler_syncs_each_due_enabled_source_on_a_worker(source, puppetdb, tasks):
+    from orbiter.inventory.tasks import sync_due_task
+
+    puppetdb.set([node("web-01.example.test")])
+    HostSource.objects.update(next_sync_at=timezone.now() - timedelta(seconds=1))
+
+    assert sync_due_task.run() == 1
+    tasks.run_until(lambda: Host.objects.filter(certname="web-01.example.test").exists())
+    assert HostSource.objects.get().last_success_at is not None
+
+    HostSource.objects.update(enabled=False, next_sync_at=timezone.now() - timedelta(seconds=1))
+    assert sync_due_task.run() == 0
+
+
+def test_a_scheduled_sync_of_an_unreachable_puppetdb_records_the_error_and_raises_nothing(source, puppetdb):
+    from orbiter.inventory.tasks import sync_task
+
+    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+
+    assert sync_task.run(source.pk) == {"error": puppetdb.error}
+    assert HostSource.objects.get().last_error == puppetdb.error
