@@ -114,3 +114,20 @@ def test_a_scheduled_sync_of_an_unreachable_puppetdb_records_the_error_and_raise
 
     assert sync_task.run(source.pk) == {"error": puppetdb.error}
     assert HostSource.objects.get().last_error == puppetdb.error
+
+
+@pytest.mark.django_db(transaction=True)  # the engine's signals are sent after the commit
+def test_a_rollback_leaves_out_a_host_retired_since_the_deployment(source, puppetdb, tasks, newer):
+    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+    source_sync(source, actor="alice")
+    deployment = deployments.deployment_create(application="shop-api", environment="production",
+                                               version="1.2.0-1", actor="dora")
+    tasks.run_until(lambda: status(deployment) == states.SUCCEEDED)
+    puppetdb.set([node("web-01.example.test")])
+    assert source_sync(source, actor="alice").retired == ["web-02.example.test"]
+
+    rollback = deployments.deployment_rollback(deployment_id=deployment.pk, actor="dora")
+    tasks.run_until(lambda: status(rollback) == states.SUCCEEDED)
+
+    rolled = set(HostDeployment.objects.filter(deployment=rollback).values_list("host__certname", flat=True))
+    assert rolled == {"manual-01.example.test", "web-01.example.test"}
