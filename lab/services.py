@@ -1,4 +1,5 @@
-"""Throwaway loopback services (PostgreSQL, Redis, ActiveMQ, HAProxy) for tests and benchmarks.
+"""Throwaway loopback services (PostgreSQL, Redis, ActiveMQ, HAProxy, puppetserver, PuppetDB)
+for tests and benchmarks.
 
 Standard library only; each service gets a free 127.0.0.1 port unless one is given.
 
@@ -11,9 +12,11 @@ Standard library only; each service gets a free 127.0.0.1 port unless one is giv
         mq.control_plane  # (user, password) of the control plane; mq.env() has it too
         haproxy_command(ha.socket, "show info")  # ha.url is the runtime API socket too
     pg = Postgres("/tmp/mylab", durable=True); pg.start(); print(pg.url); pg.stop()
+    # puppetserver and PuppetDB need each other's certificates: lab/puppetlab.py starts them.
 
     python lab/services.py run [--services postgres,redis] -- CMD ARGS...
-    python lab/services.py ensure-installed [--services postgres,redis,activemq,haproxy,rpm,createrepo]
+    python lab/services.py ensure-installed [--services postgres,redis,activemq,haproxy,rpm,createrepo,
+                                                        puppetserver,puppetdb]
 
 `run` exits with CMD's exit code (128+N if killed by signal N).  `--services` and `running()`
 default to postgres,redis.  New services subclass `Service` and go into `SERVICES`.
@@ -27,21 +30,28 @@ import contextlib
 import glob
 import hashlib
 import hmac
+import json
 import os
+import re
 import secrets
 import shlex
 import shutil
 import signal
 import socket
+import ssl
+import string
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 _PG_BINS = sorted(glob.glob("/usr/lib/postgresql/[0-9]*/bin"), key=lambda p: int(p.split("/")[-2]))
 PG_BIN = Path(os.environ.get("ORBITER_PG_BIN") or (_PG_BINS or ["/usr/lib/postgresql/15/bin"])[-1])
+CERTNAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,252}")  # what the lab accepts as a Puppet certname
 
 
 def free_port() -> int:
@@ -455,6 +465,263 @@ def haproxy_command(socket_path, command: str, timeout: float = 5.0) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+PUPPET_TEMPLATES = Path(__file__).resolve().parent / "puppet"  # the lab's Puppet config files
+
+
+def _template(name: str, **values) -> str:
+    """lab/puppet/NAME with its ${...} filled in (an unknown or missing name: KeyError)."""
+    return string.Template((PUPPET_TEMPLATES / name).read_text()).substitute(values)
+
+
+def _https_get(url: str, ca_file, timeout: float) -> bytes:
+    context = ssl.create_default_context(cafile=str(ca_file))
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as response:  # noqa: S310
+        return response.read()
+
+
+class _Jvm(Service):
+    """A Puppet JVM service (trapperkeeper) in the foreground, logging to `log`: started by
+    `_launch(args)`, ready when `_ready()` says so, stopped by SIGTERM (SIGKILL after 20 s).
+    Heaps are bounded and the JIT is C1 only (-XX:TieredStopAtLevel=1), as for ActiveMQ: a
+    lab service lives minutes, and C2's compiler threads cost start-up seconds."""
+
+    binaries: tuple[str, ...] = ("java",)
+    start_timeout, stop_timeout, proc = 240.0, 20.0, None
+    JAVA_OPTS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+                 "-Djava.security.egd=file:/dev/urandom"]
+
+    def _ready(self, timeout: float) -> bool:
+        raise NotImplementedError
+
+    def _launch(self, args: list[str], env: dict[str, str] | None = None, cwd=None) -> None:
+        with open(self.log, "ab") as log:
+            if not self._cancelled:
+                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             cwd=cwd or self.dir, env=env, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while self.proc and (left := deadline - time.monotonic()) > 0 and not self._cancelled:
+            if self.proc.poll() is not None:
+                raise self._fail(f"java exited with code {self.proc.returncode}")
+            with contextlib.suppress(OSError, ValueError):
+                if self._ready(timeout=min(2.0, max(left, 0.1))):
+                    return
+            time.sleep(0.25)
+        raise self._fail("start cancelled" if self._cancelled else f"not ready in {self.timeout}s")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=self.stop_timeout)
+        self.proc.kill()  # no-op if it already exited
+        self.proc.wait()
+
+
+class PuppetServer(_Jvm):
+    """Debian's puppetserver on `port` (HTTPS, 127.0.0.1), every file in its lab directory:
+    conf/ (confdir: puppet.conf, routes.yaml, puppetdb.conf, autosign.conf), code/ (codedir:
+    environments/production/...), var/, ssl/, ca/ (its own CA, made by `puppetserver ca
+    setup` on first start), tk/ (the service's own settings). lab/puppet/ holds the templates.
+
+    Nodes are classified by `enc` (default: this virtualenv's orbiter-enc), which reads its
+    settings from `enc_config` (ORBITER_ENC_CONFIG in the server's environment): write that
+    file (`point_enc()`) to aim the ENC at a control plane; it is read on every run. Facts,
+    catalogs and reports go to the PuppetDB at `puppetdb_url` (its HTTPS URL)."""
+
+    name, env_var = "puppetserver", "ORBITER_PUPPETSERVER_URL"
+    apt_package = "puppetserver puppet-terminus-puppetdb puppet-agent"
+    url_format = "https://127.0.0.1:{port}"
+    binaries = ("java", "puppet", "puppetserver")
+    JAR = Path("/usr/share/puppetserver/puppetserver.jar")
+    JRUBY_LIB = Path("/usr/share/jruby/lib")
+    CERTNAME = "puppet"  # the server's own certificate, also valid for 127.0.0.1 and localhost
+
+    def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
+                 puppetdb_url: str = "", enc: str | os.PathLike | None = None,
+                 jruby_instances: int = 1, heap: str = "768m"):
+        super().__init__(lab_dir, port, timeout)
+        self.puppetdb_url, self.jruby_instances, self.heap = puppetdb_url, jruby_instances, heap
+        self.enc = Path(enc) if enc else self.default_enc()
+        self.confdir, self.codedir, self.vardir = self.dir / "conf", self.dir / "code", self.dir / "var"
+        self.ssldir, self.cadir, self.tkdir = self.dir / "ssl", self.dir / "ca", self.dir / "tk"
+        self.puppet_conf, self.autosign = self.confdir / "puppet.conf", self.confdir / "autosign.conf"
+        self.enc_config = self.dir / "enc.toml"
+        self.ca_file = self.cadir / "ca_crt.pem"  # the CA chain (intermediate, root)
+        self.environment = self.codedir / "environments" / "production"
+
+    @classmethod
+    def installed(cls) -> bool:
+        return super().installed() and cls.JAR.is_file()
+
+    @staticmethod
+    def default_enc() -> Path:
+        beside = Path(sys.executable).parent / "orbiter-enc"
+        return beside if beside.exists() else Path(shutil.which("orbiter-enc") or beside)
+
+    def configure(self) -> None:
+        """Write the config files and make the CA (once): enough for `issue_cert`, before or
+        without a start."""
+        if self.ca_file.is_file():
+            return
+        for d in (self.confdir, self.environment / "manifests", self.environment / "modules",
+                  self.vardir, self.ssldir, self.tkdir, self.dir / "log", self.dir / "run"):
+            d.mkdir(parents=True, exist_ok=True)
+        if not self.puppetdb_url:
+            raise self._fail("puppetdb_url is required (the lab PuppetDB's HTTPS URL)")
+        paths = dict(confdir=self.confdir, codedir=self.codedir, vardir=self.vardir, ssldir=self.ssldir,
+                     logdir=self.dir / "log", rundir=self.dir / "run", cadir=self.cadir)
+        self.puppet_conf.write_text(_template("puppet.conf", **paths, certname=self.CERTNAME,
+                                              port=self.port, external_nodes=self.enc))
+        (self.confdir / "routes.yaml").write_text((PUPPET_TEMPLATES / "routes.yaml").read_text())
+        (self.confdir / "puppetdb.conf").write_text(_template("puppetdb.conf", puppetdb_url=self.puppetdb_url))
+        self.autosign.touch()
+        (self.environment / "manifests" / "site.pp").write_text("# the classes come from the ENC\n")
+        service_conf = (PUPPET_TEMPLATES / "puppetserver.conf").read_text()
+        for key, value in {**paths, "tkdir": self.tkdir, "port": self.port,
+                           "jruby_instances": self.jruby_instances}.items():
+            service_conf = service_conf.replace(f"@{key}@", str(value))
+        (self.tkdir / "puppetserver.conf").write_text(service_conf)
+        for source, target in (("server-auth.conf", "auth.conf"), ("server-bootstrap.cfg", "bootstrap.cfg"),
+                               ("logback.xml", "logback.xml")):
+            shutil.copyfile(PUPPET_TEMPLATES / source, self.tkdir / target)
+        self._run(["puppetserver", "ca", "setup", "--config", str(self.puppet_conf)], "puppetserver ca setup")
+
+    def issue_cert(self, certname: str, directory) -> tuple[Path, Path]:
+        """A certificate for `certname` (also valid for 127.0.0.1 and localhost) signed offline
+        with the CA's key, and its key: (cert, key) in `directory`. For services the lab
+        starts alongside the server (PuppetDB) and for clients of PuppetDB (a HostSource).
+        Nodes get theirs from the running CA instead (lab/puppetlab.py)."""
+        if not CERTNAME_RE.fullmatch(certname):
+            raise ValueError(f"certname {certname!r}: lowercase letters, digits, '.', '-' and '_' only")
+        self.configure()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        cert, key, csr = (directory / f"{certname}.{ext}" for ext in ("cert.pem", "key.pem", "csr.pem"))
+        ext = directory / f"{certname}.ext"
+        ext.write_text(f"subjectAltName = DNS:{certname}, DNS:localhost, IP:127.0.0.1\n"
+                       "basicConstraints = critical, CA:FALSE\n"
+                       "keyUsage = critical, digitalSignature, keyEncipherment\n"
+                       "extendedKeyUsage = serverAuth, clientAuth\n")
+        self._run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                   "-subj", f"/CN={certname}", "-out", str(csr)], f"openssl req for {certname}")
+        self._run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca_file),
+                   "-CAkey", str(self.cadir / "ca_key.pem"), "-set_serial", f"0x{secrets.token_hex(16)}",
+                   "-days", "30", "-sha256", "-extfile", str(ext), "-out", str(cert)],
+                  f"signing {certname}'s certificate")
+        csr.unlink()
+        ext.unlink()
+        return cert, key
+
+    def point_enc(self, url: str, token: str) -> None:
+        """Aim orbiter-enc (as the server runs it) at a control plane with this token."""
+        token_file = self.dir / "enc.token"
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        self.enc_config.write_text(f"url = {json.dumps(url)}\ntoken_file = {json.dumps(str(token_file))}\n"
+                                   "patience_s = 10\n")
+
+    def _ready(self, timeout: float) -> bool:
+        return _https_get(f"{self.url}/status/v1/simple", self.ca_file, timeout) == b"running"
+
+    def start(self) -> None:
+        self.configure()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_ENC_")}
+        env["ORBITER_ENC_CONFIG"] = str(self.enc_config)  # orbiter-enc's settings: point_enc()
+        args = ["java", "-Xms256m", f"-Xmx{self.heap}", *self.JAVA_OPTS,
+                f"-Djava.io.tmpdir={self.dir / 'run'}", f"-Djruby.lib={self.JRUBY_LIB}",
+                "-Djruby.logger.class=com.puppetlabs.jruby_utils.jruby.Slf4jLogger",
+                "-jar", str(self.JAR), "--config", str(self.tkdir),  # every *.conf in it
+                "--bootstrap-config", str(self.tkdir / "bootstrap.cfg")]
+        self._launch(args, env=env, cwd=self.JAR.parent)
+
+
+class PuppetDB(_Jvm):
+    """Debian's PuppetDB: HTTP on `port`, HTTPS on `ssl_port` (127.0.0.1) with `cert_file`/
+    `key_file` issued by the lab server's CA (`ca_file`); its data in a new database of the
+    PostgreSQL at `database_url` (a superuser's URL, default ORBITER_DATABASE_URL), owned by
+    a role of its own, with a read-only role for queries. Dropped again on stop()."""
+
+    name, env_var, apt_package = "puppetdb", "ORBITER_PUPPETDB_URL", "puppetdb"
+    url_format = "http://127.0.0.1:{port}"
+    JAR = Path("/usr/share/puppetdb/puppetdb.jar")
+
+    def __init__(self, lab_dir, port: int | None = None, timeout: float | None = None, *,
+                 ssl_port: int | None = None, database_url: str = "", ca_file="", cert_file="",
+                 key_file="", heap: str = "512m"):
+        super().__init__(lab_dir, port, timeout)
+        self.ssl_port, self.heap = ssl_port or free_port(), heap
+        self.database_url = database_url or os.environ.get("ORBITER_DATABASE_URL", "")
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
+        suffix = secrets.token_hex(4)
+        self.database, self.role, self.read_role = (f"puppetdb_{suffix}", f"puppetdb_{suffix}",
+                                                    f"puppetdb_{suffix}_read")
+        self._created = False
+
+    @property
+    def ssl_url(self) -> str:
+        return f"https://127.0.0.1:{self.ssl_port}"
+
+    @classmethod
+    def installed(cls) -> bool:
+        return super().installed() and cls.JAR.is_file()
+
+    def env(self) -> dict[str, str]:
+        return {self.env_var: self.url, "ORBITER_PUPPETDB_SSL_URL": self.ssl_url}
+
+    def _psql(self, *statements: str, database: str = "postgres") -> None:
+        url = urllib.parse.urlsplit(self.database_url)
+        args = [str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", url.hostname or "127.0.0.1",
+                "-p", str(url.port or 5432), "-U", url.username or "postgres", "-d", database]
+        self._run([*args, *(a for s in statements for a in ("-c", s))], f"psql on {database}")
+
+    def _create_database(self) -> None:
+        if not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise self._fail(f"database_url: a postgresql:// URL is required, got {self.database_url!r}")
+        self._psql(f"CREATE ROLE {self.role} LOGIN", f"CREATE ROLE {self.read_role} LOGIN",
+                   f"CREATE DATABASE {self.database} OWNER {self.role}")
+        self._created = True
+        self._psql("CREATE EXTENSION pg_trgm", "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+                   f"GRANT CONNECT ON DATABASE {self.database} TO {self.read_role}",
+                   f"ALTER DEFAULT PRIVILEGES FOR ROLE {self.role} IN SCHEMA public "
+                   f"GRANT SELECT ON TABLES TO {self.read_role}",
+                   f"GRANT USAGE ON SCHEMA public TO {self.read_role}", database=self.database)
+
+    def _ready(self, timeout: float) -> bool:
+        with urllib.request.urlopen(f"{self.url}/status/v1/services/puppetdb-status",  # noqa: S310
+                                    timeout=timeout) as response:
+            return json.load(response).get("state") == "running"
+
+    def start(self) -> None:
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            if not Path(path or "/nonexistent").is_file():
+                raise self._fail(f"ca_file, cert_file and key_file must be files, got {path!r}")
+        conf = self.dir / "conf"
+        for d in (conf, self.dir / "var", self.dir / "tmp"):
+            d.mkdir(parents=True, exist_ok=True)
+        self._create_database()
+        url = urllib.parse.urlsplit(self.database_url)
+        (conf / "puppetdb.ini").write_text(_template(
+            "puppetdb.ini", vardir=self.dir / "var", logging_config=conf / "logback.xml",
+            db_host=url.hostname or "127.0.0.1", db_port=url.port or 5432, db_name=self.database,
+            db_user=self.role, db_read_user=self.read_role, port=self.port, ssl_port=self.ssl_port,
+            cert_file=self.cert_file, key_file=self.key_file, ca_file=self.ca_file))
+        for source, target in (("puppetdb-auth.conf", "auth.conf"), ("logback.xml", "logback.xml")):
+            shutil.copyfile(PUPPET_TEMPLATES / source, conf / target)
+        shutil.copyfile(PUPPET_TEMPLATES / "puppetdb-bootstrap.cfg", self.dir / "bootstrap.cfg")
+        self._launch(["java", f"-Xmx{self.heap}", *self.JAVA_OPTS, f"-Djava.io.tmpdir={self.dir / 'tmp'}",
+                      "-cp", str(self.JAR), "clojure.main", "-m", "puppetlabs.puppetdb.core", "services",
+                      "--config", str(conf), "--bootstrap-config", str(self.dir / "bootstrap.cfg")])
+
+    def stop(self) -> None:
+        super().stop()
+        if self._created:  # the lab's PostgreSQL may outlive this service (a test session's)
+            self._created = False
+            with contextlib.suppress(RuntimeError, OSError):
+                self._psql(f"DROP DATABASE IF EXISTS {self.database}",
+                           f"DROP ROLE IF EXISTS {self.read_role}", f"DROP ROLE IF EXISTS {self.role}")
+
+
 class Tool(Service):
     """A tool, not a service: installed by `ensure-installed`, run by the tests themselves."""
 
@@ -489,7 +756,8 @@ class Chromium(Tool):
 
 SERVICES: dict[str, type[Service]] = {"postgres": Postgres, "redis": Redis, "activemq": ActiveMQ,
                                       "haproxy": HAProxy, "puppet": Puppet, "rpm": Rpm,
-                                      "createrepo": Createrepo, "chromium": Chromium}
+                                      "createrepo": Createrepo, "chromium": Chromium,
+                                      "puppetserver": PuppetServer, "puppetdb": PuppetDB}
 DEFAULT_SERVICES = ("postgres", "redis")  # `run`, `ensure-installed` and running() without names
 _EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # become SystemExit; SIGINT: KeyboardInterrupt
 

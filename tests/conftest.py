@@ -11,6 +11,8 @@ from celery.app.task import Task
 from orbiter.catalog import services as catalog
 from orbiter.loadbalancers.models import Pool, PoolMember
 
+pytest_plugins = ["tests.puppetlab"]  # the session-wide puppetserver and puppetdb fixtures
+
 
 class TaskQueue:
     """Captures apply_async/delay and runs the tasks in this thread, honouring countdowns."""
