@@ -2,7 +2,7 @@
 pinned, in a pool) and a re-sync with nothing changed, timed, with their SQL statements
 counted.
 
-    python bench/inventory.py --nodes 10000                       # a lab PuppetDB (lab/services.py)
+    python bench/inventory.py --nodes 10000                       # the lab's PuppetDB (lab/puppetlab.py), read over HTTPS
     python bench/inventory.py --nodes 10000 --puppetdb-url http://127.0.0.1:8080   # one already running
     python bench/inventory.py --nodes 10000 --memory              # no PuppetDB: the database side alone
 
@@ -16,10 +16,12 @@ details (queries per sync, PuppetDB queries, where the nodes came from).
 """
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -30,7 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.services import SERVICES, running  # noqa: E402
+from lab.services import running  # noqa: E402
 
 TARGET_FIRST_S, TARGET_RESYNC_S = 30.0, 5.0
 STORE_DEADLINE_S = 900.0
@@ -43,10 +45,7 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="no PuppetDB: nodes held in memory")
     args = parser.parse_args()
 
-    names = ["postgres"] if args.memory or args.puppetdb_url or "puppetdb" not in SERVICES else ["postgres", "puppetdb"]
-    if not args.memory and not args.puppetdb_url and "puppetdb" not in SERVICES:
-        sys.exit("bench/inventory.py: lab/services.py has no puppetdb service here; give --puppetdb-url or --memory")
-    with running(*names) as services:
+    with running("postgres") as services, tempfile.TemporaryDirectory(prefix="orbiter-bench-") as lab_dir:
         os.environ.update({**services, "ORBITER_MODE": "server", "ORBITER_SECRET_KEY": "bench-only-secret",
                            "ORBITER_LOG_LEVEL": os.environ.get("ORBITER_LOG_LEVEL", "WARNING"),
                            "DJANGO_SETTINGS_MODULE": "orbiter.settings"})
@@ -56,20 +55,37 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        url = args.puppetdb_url or services.get("ORBITER_PUPPETDB_URL", "")
-        result = measure(args.nodes, url=url, memory=args.memory)
-        result["apply_diff_s"] = apply_diff_s()
+        with contextlib.ExitStack() as stack:
+            tls = {}
+            if args.memory:
+                url = ""
+            elif args.puppetdb_url:
+                url = args.puppetdb_url
+            else:  # the lab's PuppetDB, in this PostgreSQL; the sync reads it over HTTPS
+                from lab.puppetlab import PuppetLab
+
+                lab = stack.enter_context(contextlib.closing(
+                    PuppetLab(lab_dir, database_url=services["ORBITER_DATABASE_URL"])))
+                url = lab.puppetdb_url
+                cert, key = lab.client_cert()
+                tls = {"url": lab.puppetdb_ssl_url, "ca_file": str(lab.ca_file), "cert_file": str(cert),
+                       "key_file": str(key)}
+                print(f"PuppetDB started in {lab.startup_s}", file=sys.stderr)
+            result = measure(args.nodes, url=url, memory=args.memory, tls=tls)
+            result["apply_diff_s"] = apply_diff_s()
     print(json.dumps(result))
 
 
-def measure(count: int, *, url: str, memory: bool) -> dict:
+def measure(count: int, *, url: str, memory: bool, tls: dict) -> dict:
+    """`url`: PuppetDB's plain HTTP API (the nodes are fed there); `tls`: how the source reads
+    it (url, ca_file, cert_file, key_file), else the same plain URL."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from orbiter.catalog.models import Host
     from orbiter.inventory import sync
 
-    source = build(url or "http://127.0.0.1:9")
+    source = build(tls or {"url": url or "http://127.0.0.1:9"})
     names = [f"node-{i:05d}.bench.example.test" for i in range(count)]
     fed_s = None
     if memory:
@@ -100,7 +116,7 @@ def measure(count: int, *, url: str, memory: bool) -> dict:
     return {
         "nodes": count, "first_sync_s": first, "resync_s": again,
         "details": {
-            "nodes_from": "memory" if memory else f"PuppetDB at {url}, fed by replace facts",
+            "nodes_from": "memory" if memory else f"PuppetDB, fed by replace facts, read at {source.url}",
             "feed_and_store_s": fed_s,
             "sql_statements": {"first_sync": queries[0], "resync": queries[1]},
             "puppetdb_queries": None if memory else [client.queries for client in clients],
@@ -110,7 +126,7 @@ def measure(count: int, *, url: str, memory: bool) -> dict:
     }
 
 
-def build(url: str):
+def build(where: dict):
     """shop-api in production, 1.0.0-1 running on a host listed by hand, a pool, and the source."""
     from orbiter.catalog import services as catalog
     from orbiter.catalog.models import Pin
@@ -125,7 +141,7 @@ def build(url: str):
                                  actor="bench")
     Pin.objects.create(host=manual, application=app, artifact=artifact)
     return hostsource_create(
-        name="prod", environment=env, actor="bench", url=url,
+        name="prod", environment=env, actor="bench", **where,
         query="nodes[certname] { facts { name = 'orbiter_env' and value = 'production' } }",
         facts=["os.family", "ipaddress"], labels={"datacenter": "dc"},
         applications=[{"application": "shop-api", "fact": "role", "value": "shop"}])

@@ -1,5 +1,5 @@
 """A fleet with one application in production, a pool, a version running, and a host source
-whose PuppetDB is the in-memory node source (`puppetdb`)."""
+whose PuppetDB is the in-memory node source (`memory_nodes`; `puppetdb` is the lab's real one)."""
 
 import pytest
 
@@ -12,8 +12,8 @@ from orbiter.loadbalancers.models import Pool
 
 
 @pytest.fixture
-def puppetdb(monkeypatch):
-    """The node source every host source reads in this test."""
+def memory_nodes(monkeypatch):
+    """The node source every host source reads in this test (in memory)."""
     source = MemoryNodeSource()
     monkeypatch.setattr(sync, "connect", lambda host_source: source)
     return source

@@ -43,10 +43,10 @@ def client(name: str) -> APIClient:
 
 
 @pytest.mark.django_db
-def test_sources_lists_each_source_with_its_hosts_last_good_sync_and_error(source, puppetdb):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_sources_lists_each_source_with_its_hosts_last_good_sync_and_error(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     run("sync", "prod")
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
     run("sync", "prod")
 
     code, out, _ = run("sources")
@@ -60,8 +60,8 @@ def test_sources_lists_each_source_with_its_hosts_last_good_sync_and_error(sourc
 
 
 @pytest.mark.django_db
-def test_sync_prints_the_diff_and_a_dry_run_changes_nothing(source, puppetdb):
-    puppetdb.set([node("web-01.example.test"), node("manual-01.example.test")])
+def test_sync_prints_the_diff_and_a_dry_run_changes_nothing(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test"), node("manual-01.example.test")])
 
     code, out, _ = run("sync", "prod", "--dry-run")
 
@@ -79,8 +79,8 @@ def test_sync_prints_the_diff_and_a_dry_run_changes_nothing(source, puppetdb):
 
 
 @pytest.mark.django_db
-def test_sync_exits_1_naming_the_source_and_the_error_when_puppetdb_cannot_be_read(source, puppetdb):
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+def test_sync_exits_1_naming_the_source_and_the_error_when_puppetdb_cannot_be_read(source, memory_nodes):
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
 
     code, out, err = run("sync")
 
@@ -89,7 +89,7 @@ def test_sync_exits_1_naming_the_source_and_the_error_when_puppetdb_cannot_be_re
 
 
 @pytest.mark.django_db
-def test_sync_of_an_unknown_source_exits_2_naming_the_known_ones(source, puppetdb):
+def test_sync_of_an_unknown_source_exits_2_naming_the_known_ones(source, memory_nodes):
     code, _, err = run("sync", "stage")
 
     assert code == 2
@@ -97,7 +97,7 @@ def test_sync_of_an_unknown_source_exits_2_naming_the_known_ones(source, puppetd
 
 
 @pytest.mark.django_db
-def test_the_api_lists_sources_to_viewers(source, puppetdb, users):
+def test_the_api_lists_sources_to_viewers(source, memory_nodes, users):
     response = client("vic").get("/api/v1/host-sources")
 
     assert response.status_code == 200
@@ -107,8 +107,8 @@ def test_the_api_lists_sources_to_viewers(source, puppetdb, users):
 
 
 @pytest.mark.django_db
-def test_an_admin_syncs_a_source_through_the_api_with_a_dry_run_first(source, puppetdb, users):
-    puppetdb.set([node("web-01.example.test")])
+def test_an_admin_syncs_a_source_through_the_api_with_a_dry_run_first(source, memory_nodes, users):
+    memory_nodes.set([node("web-01.example.test")])
 
     dry = client("ada").post("/api/v1/host-sources/prod/sync", {"dry_run": True}, format="json")
     assert (dry.status_code, dry.json()["created"], dry.json()["dry_run"]) == (200, ["web-01.example.test"], True)
@@ -120,8 +120,8 @@ def test_an_admin_syncs_a_source_through_the_api_with_a_dry_run_first(source, pu
 
 
 @pytest.mark.django_db
-def test_only_an_admin_of_the_source_s_environment_may_sync_it(source, puppetdb, users):
-    puppetdb.set([node("web-01.example.test")])
+def test_only_an_admin_of_the_source_s_environment_may_sync_it(source, memory_nodes, users):
+    memory_nodes.set([node("web-01.example.test")])
 
     response = client("dan").post("/api/v1/host-sources/prod/sync", {}, format="json")
 
@@ -131,23 +131,23 @@ def test_only_an_admin_of_the_source_s_environment_may_sync_it(source, puppetdb,
 
 
 @pytest.mark.django_db
-def test_a_puppetdb_that_is_down_answers_502_and_changes_nothing_but_the_error(source, puppetdb, users):
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+def test_a_puppetdb_that_is_down_answers_502_and_changes_nothing_but_the_error(source, memory_nodes, users):
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
 
     response = client("ada").post("/api/v1/host-sources/prod/sync", {}, format="json")
 
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "puppetdb_error"
-    assert HostSource.objects.get().last_error == puppetdb.error
+    assert HostSource.objects.get().last_error == memory_nodes.error
 
 
 @pytest.mark.django_db(transaction=True)
-def test_client_mode_syncs_through_the_api(orbiter, puppetdb, source):  # noqa: F811
+def test_client_mode_syncs_through_the_api(orbiter, memory_nodes, source):  # noqa: F811
     User.objects.create_user("ada")
     role_grant(role="admin", user="ada", environment="production", actor="setup")
     _, token = token_create(user=User.objects.get(username="ada"), name="ada-cli", actor="setup",
                             max_role="admin")
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
 
     synced = orbiter("inventory", "sync", "prod", token=token)
     listed = orbiter("inventory", "sources", token=token)
@@ -155,7 +155,7 @@ def test_client_mode_syncs_through_the_api(orbiter, puppetdb, source):  # noqa: 
     assert synced.code == 0, synced.err
     assert synced.out.splitlines()[0].startswith("prod: synced: 1 nodes; 1 new")
     assert listed.out.splitlines()[1].split()[:3] == ["prod", "production", "1"]
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
     failed = orbiter("inventory", "sync", token=token)
     assert failed.code == 1
     assert "prod: https://puppetdb.example.test:8081/pdb/query/v4: connection refused" in failed.err

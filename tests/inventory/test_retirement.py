@@ -35,15 +35,15 @@ def newer(fleet):
 
 
 @pytest.mark.django_db(transaction=True)  # the end signal is sent after the commit
-def test_a_node_gone_during_a_deployment_stays_until_it_ends_then_is_retired(source, puppetdb, tasks, newer):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_a_node_gone_during_a_deployment_stays_until_it_ends_then_is_retired(source, memory_nodes, tasks, newer):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
     deployment = deployments.deployment_create(application="shop-api", environment="production",
                                                version="1.2.0-1", actor="dora",
                                                strategy={"pause_between_batches": "until-resumed"})
     tasks.run_until(lambda: started(deployment))
     assert status(deployment) in (states.RUNNING, states.PAUSED)
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
 
     diff = source_sync(source, actor="alice")
 
@@ -60,10 +60,10 @@ def test_a_node_gone_during_a_deployment_stays_until_it_ends_then_is_retired(sou
     assert Host.objects.get(certname="web-02.example.test").retired_at is not None
 
 
-def test_a_retired_host_is_not_deployed_to(source, puppetdb, newer):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_a_retired_host_is_not_deployed_to(source, memory_nodes, newer):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
     source_sync(source, actor="alice")
     # Even given its application back by hand, a retired host is not a deployment's target.
     retired = Host.objects.get(certname="web-02.example.test")
@@ -75,7 +75,7 @@ def test_a_retired_host_is_not_deployed_to(source, puppetdb, newer):
     assert sorted(hosts) == ["manual-01.example.test", "web-01.example.test"]
 
 
-def test_a_deployment_refuses_when_every_host_is_retired(fleet, source, puppetdb):
+def test_a_deployment_refuses_when_every_host_is_retired(fleet, source, memory_nodes):
     Host.objects.filter(certname="manual-01.example.test").update(retired_at=timezone.now())
 
     with pytest.raises(PreflightRefused) as refused:
@@ -93,10 +93,10 @@ def test_due_sources_are_claimed_once_and_moved_one_interval_on(source):
     assert HostSource.objects.get().next_sync_at > timezone.now() + timedelta(seconds=source.interval_s - 5)
 
 
-def test_the_scheduler_syncs_each_due_enabled_source_on_a_worker(source, puppetdb, tasks):
+def test_the_scheduler_syncs_each_due_enabled_source_on_a_worker(source, memory_nodes, tasks):
     from orbiter.inventory.tasks import sync_due_task
 
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
     HostSource.objects.update(next_sync_at=timezone.now() - timedelta(seconds=1))
 
     assert sync_due_task.run() == 1
@@ -107,23 +107,23 @@ def test_the_scheduler_syncs_each_due_enabled_source_on_a_worker(source, puppetd
     assert sync_due_task.run() == 0
 
 
-def test_a_scheduled_sync_of_an_unreachable_puppetdb_records_the_error_and_raises_nothing(source, puppetdb):
+def test_a_scheduled_sync_of_an_unreachable_puppetdb_records_the_error_and_raises_nothing(source, memory_nodes):
     from orbiter.inventory.tasks import sync_task
 
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
 
-    assert sync_task.run(source.pk) == {"error": puppetdb.error}
-    assert HostSource.objects.get().last_error == puppetdb.error
+    assert sync_task.run(source.pk) == {"error": memory_nodes.error}
+    assert HostSource.objects.get().last_error == memory_nodes.error
 
 
 @pytest.mark.django_db(transaction=True)  # the engine's signals are sent after the commit
-def test_a_rollback_leaves_out_a_host_retired_since_the_deployment(source, puppetdb, tasks, newer):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_a_rollback_leaves_out_a_host_retired_since_the_deployment(source, memory_nodes, tasks, newer):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
     deployment = deployments.deployment_create(application="shop-api", environment="production",
                                                version="1.2.0-1", actor="dora")
     tasks.run_until(lambda: status(deployment) == states.SUCCEEDED)
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
     assert source_sync(source, actor="alice").retired == ["web-02.example.test"]
 
     rollback = deployments.deployment_rollback(deployment_id=deployment.pk, actor="dora")

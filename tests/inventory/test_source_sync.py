@@ -19,8 +19,8 @@ from tests.inventory.support import apps_of, members_of, node, pins_of
 pytestmark = pytest.mark.django_db
 
 
-def test_a_new_node_becomes_a_host_in_its_pools_pinned_to_the_version_the_environment_runs(source, puppetdb):
-    puppetdb.set([node("web-01.example.test", dc="dc2")])
+def test_a_new_node_becomes_a_host_in_its_pools_pinned_to_the_version_the_environment_runs(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test", dc="dc2")])
 
     diff = source_sync(source, actor="alice")
 
@@ -34,8 +34,8 @@ def test_a_new_node_becomes_a_host_in_its_pools_pinned_to_the_version_the_enviro
     assert NodeFacts.objects.get(host=host).facts == {"os.family": "RedHat", "ipaddress": "10.0.0.1"}
 
 
-def test_the_enc_answers_a_new_host_the_environment_s_version_from_its_first_run(source, puppetdb):
-    puppetdb.set([node("web-01.example.test")])
+def test_the_enc_answers_a_new_host_the_environment_s_version_from_its_first_run(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test")])
 
     source_sync(source, actor="alice")
 
@@ -43,8 +43,8 @@ def test_the_enc_answers_a_new_host_the_environment_s_version_from_its_first_run
     assert node_classification("web-01.example.test")["classes"] == {"shop_api": {"version": "1.1.0-1", "package": "shop-api"}}
 
 
-def test_an_application_with_no_version_deployed_yet_is_joined_unpinned(source, puppetdb):
-    puppetdb.set([node("bill-01.example.test", classes=(), role="billing")])
+def test_an_application_with_no_version_deployed_yet_is_joined_unpinned(source, memory_nodes):
+    memory_nodes.set([node("bill-01.example.test", classes=(), role="billing")])
 
     source_sync(source, actor="alice")
 
@@ -52,8 +52,8 @@ def test_an_application_with_no_version_deployed_yet_is_joined_unpinned(source, 
     assert pins_of("bill-01.example.test") == {}
 
 
-def test_a_node_mapped_by_class_and_by_fact_runs_both_applications(source, puppetdb):
-    puppetdb.set([node("web-01.example.test", role="billing"), node("web-02.example.test", role=True)])
+def test_a_node_mapped_by_class_and_by_fact_runs_both_applications(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test", role="billing"), node("web-02.example.test", role=True)])
 
     source_sync(source, actor="alice")
 
@@ -61,10 +61,10 @@ def test_a_node_mapped_by_class_and_by_fact_runs_both_applications(source, puppe
     assert apps_of("web-02.example.test") == ["shop-api"]  # true is not "billing"
 
 
-def test_a_node_gone_from_puppetdb_is_retired_out_of_its_pools_and_pins_never_deleted(source, puppetdb):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_a_node_gone_from_puppetdb_is_retired_out_of_its_pools_and_pins_never_deleted(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
 
     diff = source_sync(source, actor="alice")
 
@@ -77,18 +77,18 @@ def test_a_node_gone_from_puppetdb_is_retired_out_of_its_pools_and_pins_never_de
     assert Host.objects.get(certname="web-01.example.test").retired_at is None
 
 
-def test_a_deactivated_node_is_retired(source, puppetdb):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_a_deactivated_node_is_retired(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-01.example.test", active=False), node("web-02.example.test")])
+    memory_nodes.set([node("web-01.example.test", active=False), node("web-02.example.test")])
 
     assert source_sync(source, actor="alice").retired == ["web-01.example.test"]
 
 
-def test_a_retired_node_that_comes_back_is_reactivated_at_the_current_version(source, puppetdb, fleet):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_a_retired_node_that_comes_back_is_reactivated_at_the_current_version(source, memory_nodes, fleet):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-02.example.test")])
+    memory_nodes.set([node("web-02.example.test")])
     source_sync(source, actor="alice")
     # Meanwhile production moved on to 1.2.0-1 (its other host).
     shop = Pin.objects.get(host__certname="manual-01.example.test").application
@@ -96,7 +96,7 @@ def test_a_retired_node_that_comes_back_is_reactivated_at_the_current_version(so
 
     newer = catalog.artifact_register(application=shop, nevra="shop-api-1.2.0-1.noarch", actor="setup")
     Pin.objects.filter(host__certname="manual-01.example.test").update(artifact=newer)
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
 
     diff = source_sync(source, actor="alice")
 
@@ -107,10 +107,10 @@ def test_a_retired_node_that_comes_back_is_reactivated_at_the_current_version(so
         ["shop-api"], {"shop-api": "1.2.0-1"}, ["shop-prod/web-01"])
 
 
-def test_changed_facts_labels_and_applications_are_updated(source, puppetdb):
-    puppetdb.set([node("web-01.example.test", dc="dc1", role="billing")])
+def test_changed_facts_labels_and_applications_are_updated(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test", dc="dc1", role="billing")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-01.example.test", classes=(), dc="dc3", role="billing", ipaddress="10.0.0.9")])
+    memory_nodes.set([node("web-01.example.test", classes=(), dc="dc3", role="billing", ipaddress="10.0.0.9")])
 
     diff = source_sync(source, actor="alice")
 
@@ -124,8 +124,8 @@ def test_changed_facts_labels_and_applications_are_updated(source, puppetdb):
     assert event.data["applications"] == {"before": ["billing", "shop-api"], "after": ["billing"]}
 
 
-def test_a_resync_with_nothing_changed_changes_nothing(source, puppetdb):
-    puppetdb.set([node("web-01.example.test")])
+def test_a_resync_with_nothing_changed_changes_nothing(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test")])
     source_sync(source, actor="alice")
     events = Event.objects.count()
 
@@ -135,38 +135,38 @@ def test_a_resync_with_nothing_changed_changes_nothing(source, puppetdb):
     assert Event.objects.count() == events + 1  # the sync's own Event, no host's
 
 
-def test_a_host_listed_by_hand_is_never_touched_and_the_clash_is_reported(source, puppetdb):
-    puppetdb.set([node("manual-01.example.test", classes=(), dc="dc9")])
+def test_a_host_listed_by_hand_is_never_touched_and_the_clash_is_reported(source, memory_nodes):
+    memory_nodes.set([node("manual-01.example.test", classes=(), dc="dc9")])
 
     diff = source_sync(source, actor="alice")
 
     assert diff.clashes == ["manual-01.example.test: a host listed by hand; left as it is"]
     manual = Host.objects.get(certname="manual-01.example.test")
     assert (manual.source, manual.labels, apps_of(manual.certname)) == (None, {}, ["shop-api"])
-    puppetdb.set([])
+    memory_nodes.set([])
     assert source_sync(source, actor="alice").retired == []
     assert Host.objects.get(certname="manual-01.example.test").retired_at is None
 
 
-def test_puppetdb_down_changes_nothing_and_says_so_keeping_the_last_good_sync(source, puppetdb):
-    puppetdb.set([node("web-01.example.test")])
+def test_puppetdb_down_changes_nothing_and_says_so_keeping_the_last_good_sync(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test")])
     source_sync(source, actor="alice")
     good = HostSource.objects.get().last_success_at
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
 
     with pytest.raises(PuppetDBError):
         source_sync(source, actor="alice")
 
     stored = HostSource.objects.get()
-    assert (stored.last_success_at, stored.last_error) == (good, puppetdb.error)
+    assert (stored.last_success_at, stored.last_error) == (good, memory_nodes.error)
     assert Host.objects.get(certname="web-01.example.test").retired_at is None
-    puppetdb.error = ""
+    memory_nodes.error = ""
     source_sync(source, actor="alice")
     assert HostSource.objects.get().last_error == ""
 
 
-def test_a_dry_run_reports_the_diff_and_writes_nothing(source, puppetdb):
-    puppetdb.set([node("web-01.example.test")])
+def test_a_dry_run_reports_the_diff_and_writes_nothing(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test")])
     events = Event.objects.count()
 
     diff = source_sync(source, actor="alice", dry_run=True)
@@ -177,8 +177,8 @@ def test_a_dry_run_reports_the_diff_and_writes_nothing(source, puppetdb):
     assert HostSource.objects.get().last_success_at is None
 
 
-def test_a_sync_is_one_audited_event_with_its_counts_and_certnames(source, puppetdb):
-    puppetdb.set([node("web-01.example.test")])
+def test_a_sync_is_one_audited_event_with_its_counts_and_certnames(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test")])
 
     source_sync(source, actor="alice")
 
@@ -189,8 +189,8 @@ def test_a_sync_is_one_audited_event_with_its_counts_and_certnames(source, puppe
     assert Event.objects.filter(verb="host.create", actor="alice").count() == 1
 
 
-def test_a_pool_created_after_the_hosts_joined_gets_them_at_the_next_sync(source, puppetdb, fleet):
-    puppetdb.set([node("bill-01.example.test", classes=(), role="billing")])
+def test_a_pool_created_after_the_hosts_joined_gets_them_at_the_next_sync(source, memory_nodes, fleet):
+    memory_nodes.set([node("bill-01.example.test", classes=(), role="billing")])
     source_sync(source, actor="alice")
     from orbiter.catalog.models import Application
     from orbiter.loadbalancers.models import Pool
@@ -228,25 +228,25 @@ def test_the_writes_are_in_bulk_the_same_number_of_queries_for_10_or_200_nodes(s
     assert Host.objects.filter(source=other, retired_at__isnull=False).count() == 100
 
 
-def test_a_node_back_after_its_source_moved_environment_comes_back_in_the_new_one(source, puppetdb):
+def test_a_node_back_after_its_source_moved_environment_comes_back_in_the_new_one(source, memory_nodes):
     from orbiter.catalog import services as catalog
 
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
     source_sync(source, actor="alice")
     Host.objects.filter(certname="web-01.example.test").update(retired_at=timezone.now())  # retired by hand
     staging = catalog.environment_create(name="staging", order=1, actor="setup")
     inventory.hostsource_update(source=source, actor="alice", environment=staging)
-    puppetdb.set([node("web-01.example.test")])
+    memory_nodes.set([node("web-01.example.test")])
 
     assert source_sync(source, actor="alice").reactivated == ["web-01.example.test"]
     host = Host.objects.get(certname="web-01.example.test")
     assert (host.environment.name, host.retired_at, members_of(host.certname)) == ("staging", None, [])
 
 
-def test_an_empty_answer_while_the_source_has_hosts_is_refused_and_retires_nothing(source, puppetdb):
-    puppetdb.set([node("web-01.example.test"), node("web-02.example.test")])
+def test_an_empty_answer_while_the_source_has_hosts_is_refused_and_retires_nothing(source, memory_nodes):
+    memory_nodes.set([node("web-01.example.test"), node("web-02.example.test")])
     source_sync(source, actor="alice")
-    puppetdb.set([node("web-01.example.test", active=False)])
+    memory_nodes.set([node("web-01.example.test", active=False)])
 
     with pytest.raises(PuppetDBError) as refused:
         source_sync(source, actor="alice")

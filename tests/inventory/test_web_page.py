@@ -27,8 +27,8 @@ def browser(name: str) -> Client:
     return client
 
 
-def test_an_admin_syncs_from_the_page_and_reads_the_diff(source, puppetdb, users):
-    puppetdb.set([node("web-01.example.test")])
+def test_an_admin_syncs_from_the_page_and_reads_the_diff(source, memory_nodes, users):
+    memory_nodes.set([node("web-01.example.test")])
     ada = browser("ada")
 
     page = text(ada.get("/host-sources/"))
@@ -45,8 +45,8 @@ def test_an_admin_syncs_from_the_page_and_reads_the_diff(source, puppetdb, users
     assert Host.objects.filter(certname="web-01.example.test", source=source).exists()
 
 
-def test_a_viewer_sees_the_sources_but_no_button_and_cannot_sync(source, puppetdb, users):
-    puppetdb.set([node("web-01.example.test")])
+def test_a_viewer_sees_the_sources_but_no_button_and_cannot_sync(source, memory_nodes, users):
+    memory_nodes.set([node("web-01.example.test")])
     vic = browser("vic")
 
     assert "Sync now" not in text(vic.get("/host-sources/"))
@@ -57,10 +57,10 @@ def test_a_viewer_sees_the_sources_but_no_button_and_cannot_sync(source, puppetd
     assert not Host.objects.filter(certname="web-01.example.test").exists()
 
 
-def test_a_puppetdb_that_is_down_is_shown_with_the_last_good_sync_kept(source, puppetdb, users):
+def test_a_puppetdb_that_is_down_is_shown_with_the_last_good_sync_kept(source, memory_nodes, users):
     ada = browser("ada")
     ada.post("/host-sources/prod/sync")
-    puppetdb.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
+    memory_nodes.error = "https://puppetdb.example.test:8081/pdb/query/v4: connection refused"
 
     page = text(ada.post("/host-sources/prod/sync", follow=True))
 
