@@ -237,4 +237,6 @@ def _innermost(error: BaseException) -> str:
     text = str(cause) or type(cause).__name__
     if "Connection refused" in text:
         return "connection refused"
-    return text
+    # What a server that is not PuppetDB sent back (a TLS port spoken to in clear answers
+    # binary bytes) ends up in the message: printable only, bounded.
+    return _printable(text, limit=300)

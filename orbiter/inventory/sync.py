@@ -146,6 +146,7 @@ def _refuse_if_empty(source: HostSource, nodes: list) -> None:
 
 
 def _record_failure(source: HostSource, message: str, now, *, actor: str) -> None:
+    message = message.replace("\x00", "\\x00")  # PostgreSQL stores no NUL in text
     with transaction.atomic():
         HostSource.objects.filter(pk=source.pk).update(
             last_attempt_at=now, last_error=message[:2000], next_sync_at=now + timedelta(seconds=source.interval_s))

@@ -178,3 +178,25 @@ def test_names_are_quoted_into_pql_never_spliced(serve):
     PuppetDB(url=server.url, query="nodes[certname] { }", wanted=Wanted(facts=frozenset({'dc"] or true'}))).nodes()
 
     assert 'name in ["dc\\"] or true"]' in server.queries[1][1]
+
+
+def test_binary_bytes_from_a_server_that_is_not_puppetdb_never_reach_the_message():
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():  # what a TLS port answers a plain HTTP request: an alert record
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"\x15\x03\x03\x00\x02\x02\x50")
+        connection.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with pytest.raises(PuppetDBError) as failed:
+            PuppetDB(url=f"http://127.0.0.1:{listener.getsockname()[1]}", query="nodes[certname] { }").nodes()
+    finally:
+        listener.close()
+
+    assert failed.value.message.isprintable()
+    assert "\x00" not in failed.value.message
