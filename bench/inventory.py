@@ -47,6 +47,7 @@ def main() -> None:
 
     with running("postgres") as services, tempfile.TemporaryDirectory(prefix="orbiter-bench-") as lab_dir:
         os.environ.update({**services, "ORBITER_MODE": "server", "ORBITER_SECRET_KEY": "bench-only-secret",
+                           "ORBITER_BROKER_URL": "memory://",
                            "ORBITER_LOG_LEVEL": os.environ.get("ORBITER_LOG_LEVEL", "WARNING"),
                            "DJANGO_SETTINGS_MODULE": "orbiter.settings"})
         import django
