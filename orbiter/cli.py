@@ -9,6 +9,9 @@
                                      logged in or ORBITER_URL is set, else on the database (--local
                                      forces the database)
     orbiter inventory sources | sync [SOURCE] [--dry-run]   hosts from PuppetDB (docs/inventory.md)
+    orbiter apply -f PATH [--diff] [--prune]   the fleet as code (docs/fleet.md); export prints it;
+    orbiter export [--kind KIND]     both through the API when logged in, else on the database
+    orbiter schema                   the fleet format's JSON Schema, for editors
     orbiter lock|unlock|history ...  client mode only
     orbiter <any Django management command>   e.g. migrate, createsuperuser
 
@@ -23,7 +26,7 @@ import tempfile
 # second when a server is configured (a stored login or ORBITER_URL) and --local is not given.
 CLIENT_ONLY = frozenset({"login", "logout", "lock", "unlock", "history"})
 CLIENT_OR_LOCAL = frozenset({"plan", "deploy", "status", "approve", "reject", "pause", "resume", "cancel",
-                             "retry", "rollback", "inventory"})
+                             "retry", "rollback", "apply", "export", "inventory"})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,6 +63,13 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.argv = ["gunicorn", "orbiter.wsgi:application", *(argv[1:] or ["--bind", "127.0.0.1:8000"])]
         run()
+        return
+    if command == "schema":  # no settings needed: editors and CI ask for it anywhere
+        import json
+
+        from orbiter.fleet.schema import document_schema
+
+        print(json.dumps(document_schema(), indent=2))
         return
     if command in ("help", "-h", "--help"):
         print(__doc__)

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "orbiter.notifications",
     "orbiter.sources",
     "orbiter.inventory",
+    "orbiter.fleet",
     "orbiter.metrics",
     "orbiter.puppet",
     "orbiter.web",

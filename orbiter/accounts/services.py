@@ -11,6 +11,19 @@ from orbiter.catalog.models import Environment
 from orbiter.common.errors import NotFound, ValidationError
 
 
+def group_ensure(*, name: str, actor: str) -> Group:
+    """The group of that name, created (empty, audited) when it does not exist yet: a role can
+    be bound to a directory group before its first member signs in (sign-in fills it)."""
+    name = (name or "").strip()
+    if not name or len(name) > 150:
+        raise ValidationError("group: give the group's name (1 to 150 characters)", field="group")
+    with transaction.atomic():
+        group, created = Group.objects.get_or_create(name=name)
+        if created:
+            event_record(actor=actor, verb="group.create", obj=group, data={"name": name})
+    return group
+
+
 def role_grant(*, role: str, actor: str, user: str = "", group: str = "", environment: str = "") -> RoleBinding:
     """Bind a role to a user or a group, in one environment or (environment "") all of them.
     Granting what is already bound returns the existing binding."""

@@ -11,6 +11,7 @@ from orbiter.api.views import (
     audit,
     catalog,
     deployments,
+    fleet,
     governance,
     inventory,
     metrics,
@@ -69,6 +70,8 @@ v1 = [
     path("events", audit.EventList.as_view(), name="events"),
     path("host-sources", inventory.HostSourceList.as_view(), name="host-sources"),
     path("host-sources/<slug:name>/sync", inventory.HostSourceSync.as_view(), name="host-source-sync"),
+    path("apply", fleet.FleetApply.as_view(), name="fleet-apply"),
+    path("export", fleet.FleetExport.as_view(), name="fleet-export"),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from orbiter.client.errors import FAILED, INTERRUPTED, OK, REFUSED, USAGE, Clien
 from orbiter.client.http import Api, segment
 from orbiter.common.errors import ValidationError
 from orbiter.common.validators import slug
+from orbiter.fleet.schema import KINDS  # Django-free, as this module must be
 
 # Flag -> (strategy key, help): the same flags as the server-side commands
 # (orbiter/core/management/ops.py, which needs Django; this module must not).
@@ -251,6 +252,41 @@ def _history(client: Api, out: render.Out, *, limit: int, json: bool, **filters)
     return OK
 
 
+def apply(args, out: render.Out) -> int:
+    """`orbiter apply -f PATH`: the files sent as they are (the server parses and checks them,
+    naming each file in its errors); the answer is the diff."""
+    from orbiter.fleet import render as fleet
+
+    try:
+        files = fleet.read_files(args.file) if args.file != "-" else [("stdin", sys.stdin.read())]
+    except (OSError, UnicodeDecodeError) as error:
+        raise ClientError(f"-f: cannot read {args.file}: {error}", USAGE) from None
+    try:
+        outcome = api().post("apply", {"files": [{"name": name, "content": text} for name, text in files],
+                                       "dry_run": args.diff, "prune": args.prune})
+    except ClientError as error:
+        if len(error.problems) < 2 or not all(isinstance(p, dict) for p in error.problems):
+            raise
+        for line in fleet.problem_lines(error.problems[:-1]):  # the last one is main's
+            out.error(line)
+        error.message = fleet.problem_lines(error.problems[-1:])[0]
+        raise
+    if args.json:
+        out.json(outcome)
+    else:
+        for line in fleet.diff_lines(outcome):
+            out.say(line)
+    return OK
+
+
+def export(args, out: render.Out) -> int:
+    from orbiter.fleet import render as fleet
+
+    document = api().get("export", kind=args.kind or [])
+    print(fleet.as_yaml(document), end="", file=out.stdout, flush=True)
+    return OK
+
+
 def inventory(args, out: render.Out) -> int:
     """Host sources through the API: the list, or a sync's diff (exit 1 when PuppetDB could not
     be read, as in local mode)."""
@@ -393,6 +429,20 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("unlock", help="unlock an environment (admin)")
     p.add_argument("env", type=name, metavar="ENV")
     p.set_defaults(run=unlock)
+
+    p = commands.add_parser("apply", help="apply fleet files (docs/fleet.md); admins of every environment")
+    p.add_argument("-f", "--file", required=True, metavar="PATH",
+                   help="a YAML file, a directory of *.yaml/*.yml files, or - for stdin")
+    p.add_argument("--diff", action="store_true", help="show what would change; change nothing")
+    p.add_argument("--prune", action="store_true",
+                   help="delete objects of the kinds the files name that they do not list")
+    p.add_argument("--json", action="store_true", help="print the diff as JSON")
+    p.set_defaults(run=apply)
+
+    p = commands.add_parser("export", help="print the catalog as a fleet file (admins of every environment)")
+    p.add_argument("--kind", action="append", metavar="KIND",
+                   choices=KINDS, help="only these kinds (repeatable)")
+    p.set_defaults(run=export)
 
     p = commands.add_parser("history", help="deployments, newest first")
     p.add_argument("application", nargs="?", type=name, metavar="APP")

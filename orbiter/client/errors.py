@@ -13,8 +13,10 @@ INTERRUPTED = 130  # Ctrl-C while waiting; the deployment carries on
 class ClientError(Exception):
     """What went wrong, for a person (`message`), and the exit code a script reads."""
 
-    def __init__(self, message: str, exit_code: int, *, code: str | None = None, transient: bool = False):
+    def __init__(self, message: str, exit_code: int, *, code: str | None = None, transient: bool = False,
+                 problems: list | None = None):
         super().__init__(message)
+        self.problems = problems or []  # every problem of a refused fleet file: {source, document, path, message}
         self.message = message
         self.exit_code = exit_code
         self.code = code  # the API's machine-readable error code, when it gave one

@@ -105,8 +105,10 @@ class Api:
             message = (f"authentication failed at {self.credentials.url}: {message} "
                        f"(token from {self.credentials.source}; `orbiter login` to use another)")
         exit_code = _EXIT_BY_STATUS.get(response.status_code, FAILED if response.status_code < 500 else UNREACHABLE)
+        problems = error.get("problems")
         raise ClientError(message, exit_code, code=code if isinstance(code, str) else None,
-                          transient=response.status_code >= 500)
+                          transient=response.status_code >= 500,
+                          problems=problems if isinstance(problems, list) else None)
 
     def pages(self, path: str, *, limit: int, **params):
         """The results of a paginated list, at most `limit` of them. Pages are asked for by

@@ -16,7 +16,8 @@ from orbiter.loadbalancers import budget
 from orbiter.loadbalancers.base import registry
 from orbiter.loadbalancers.models import Pool, PoolMember
 
-POOL_FIELDS = ("name", "application", "environment", "driver", "options", "max_unavailable")
+POOL_FIELDS = ("name", "application", "environment", "driver", "options", "max_unavailable", "member_template")
+MEMBER_TEMPLATES = ("{certname}", "{hostname}")
 MEMBER_FIELDS = ("pool", "host", "member")
 _MEMBER = re.compile(r"^[A-Za-z0-9_.:/@\-]{1,200}$")
 _SECRET = re.compile(r"password|secret|token", re.I)
@@ -35,6 +36,10 @@ def pool_validate(fields: dict) -> None:
     driver = registry.get(fields.get("driver") or "simulated")
     driver(fields["name"], options)  # refuses a bad option, naming it
     budget.parse(fields.get("max_unavailable") or "")
+    template = fields.get("member_template", MEMBER_TEMPLATES[0])
+    if template not in MEMBER_TEMPLATES:
+        raise ValidationError(f"member_template: {template!r} is not allowed; allowed: {', '.join(MEMBER_TEMPLATES)}",
+                              field="member_template")
 
 
 def pool_create(*, actor: str, **fields) -> Pool:

@@ -70,6 +70,25 @@ def pipeline_apply(*, spec: dict, actor: str) -> Pipeline:
     return pipeline
 
 
+def pipeline_delete(*, application: Application | str, actor: str) -> None:
+    """Delete an application's pipeline and its finished runs (the audit trail keeps their
+    Events). Refused while a run is in progress: it would lose its way mid-stage."""
+    name = application if isinstance(application, str) else application.name
+    with transaction.atomic():
+        pipeline = Pipeline.objects.select_for_update().filter(application__name=name).first()
+        if pipeline is None:
+            raise NotFound(f"{name} has no pipeline")
+        active = sorted(pipeline.runs.filter(status__in=states.RUN_ACTIVE | {states.QUEUED})
+                        .values_list("pk", flat=True))
+        if active:
+            raise OrbiterError(f"pipeline of {name}: runs {', '.join(f'#{pk}' for pk in active)} are in progress; "
+                               "cancel them or let them finish first", runs=active)
+        event_record(actor=actor, verb="pipeline.delete", obj=pipeline,
+                     data={"runs": pipeline.runs.count(), "stages": [s.environment.name for s in
+                                                                     pipeline.stages.select_related("environment")]})
+        pipeline.delete()
+
+
 def _parse(spec: dict) -> tuple[Application, dict]:
     if not isinstance(spec, dict):
         raise ValidationError("the pipeline definition must be a mapping (application, stages...)", field="spec")

@@ -1,6 +1,8 @@
 """`orbiter pipeline ...`: define pipelines and act on the runs, through the pipeline services.
 
-    orbiter pipeline apply FILE                     create or update a pipeline from YAML
+    orbiter pipeline apply FILE                     create or update one pipeline from YAML (the item
+                                                    of `pipelines:` in a fleet file; `orbiter apply`
+                                                    applies it with the whole fleet: docs/fleet.md)
     orbiter pipeline show APP [--json]              the definition (YAML, as apply reads it) and recent runs
     orbiter pipeline why APP VERSION [--json]       why an artifact is not promoting
     orbiter pipeline approve APP VERSION STAGE      approve the promotion to STAGE
@@ -27,7 +29,8 @@ class Command(OpsCommand):
 
     def add_arguments(self, parser):
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-        apply = actions.add_parser("apply", help="create or update a pipeline from a YAML file")
+        apply = actions.add_parser("apply", help="create or update a pipeline from a YAML file (the whole fleet, "
+                                                 "pipelines included: orbiter apply, docs/fleet.md)")
         apply.add_argument("file", metavar="FILE", help="YAML definition (see docs/pipelines.md); - reads stdin")
         add_actor_argument(apply)
         show = actions.add_parser("show", help="a pipeline's definition and its recent runs")
