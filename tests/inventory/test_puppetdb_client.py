@@ -61,16 +61,18 @@ def rows(data) -> tuple[int, bytes]:
     return 200, json.dumps(data).encode()
 
 
+def named(pql: str) -> list[str]:
+    return json.loads(pql[pql.index("certname in ") + 12:].rstrip(" }"))
+
+
 def fleet(pql: str):
     if pql.startswith("nodes"):
         return rows([{"certname": f"web-0{i}.example.test"} for i in range(1, 6)]
                     + [{"certname": "old.example.test", "deactivated": "2026-01-01T00:00:00Z"}])
     if pql.startswith("facts"):
-        names = [n for n in json.loads(pql[pql.index("certname in ") + 12:].rstrip(" }"))]
-        return rows([{"certname": n, "name": "dc", "value": "dc1"} for n in names])
+        return rows([{"certname": n, "name": "dc", "value": "dc1"} for n in named(pql)])
     if pql.startswith("resources"):
-        names = json.loads(pql[pql.index("certname in ") + 12:].rstrip(" }"))
-        return rows([{"certname": n, "title": "Shop_api"} for n in names if n != "web-05.example.test"])
+        return rows([{"certname": n, "title": "Shop_api"} for n in named(pql) if n != "web-05.example.test"])
     return 400, b"unexpected query"
 
 
@@ -90,13 +92,22 @@ def test_it_reads_the_nodes_their_facts_and_classes_in_three_queries(serve):
     assert server.queries[1][1].startswith('facts[certname, name, value] { name in ["dc"] and certname in [')
 
 
-def test_many_nodes_are_asked_for_in_chunks_not_one_by_one(serve):
-    server = serve(fleet)
-    client = PuppetDB(url=server.url, query="nodes[certname] { }", chunk=2,
-                      wanted=Wanted(facts=frozenset({"dc"}), classes=frozenset({"Shop_api"})))
+def test_past_filter_max_nodes_the_facts_are_asked_by_name_and_other_nodes_dropped(serve):
+    def answer(pql):
+        if pql.startswith("facts"):
+            assert "certname in" not in pql
+            return rows([{"certname": f"web-0{i}.example.test", "name": "dc", "value": "dc1"} for i in range(1, 6)]
+                        + [{"certname": "elsewhere.example.test", "name": "dc", "value": "dc9"}])
+        return fleet(pql)
 
-    assert len(client.nodes()) == 6
-    assert len(server.queries) == 1 + 3 + 3  # five active nodes: three chunks of facts, three of classes
+    server = serve(answer)
+    client = PuppetDB(url=server.url, query="nodes[certname] { }", filter_max=2, wanted=Wanted(facts=frozenset({"dc"})))
+
+    nodes = {node.certname: node for node in client.nodes()}
+
+    assert "elsewhere.example.test" not in nodes
+    assert nodes["web-05.example.test"].facts == {"dc": "dc1"}
+    assert len(server.queries) == 2
 
 
 def test_only_the_node_query_is_asked_when_nothing_else_is_wanted(serve):
