@@ -110,4 +110,7 @@ def _schedule_periodic(sender, **kwargs):
     sender.add_periodic_task(
         settings.ORBITER_REPO_TICK_SECONDS, sender.signature("orbiter.sources.poll_due"), name="poll-repositories"
     )
+    sender.add_periodic_task(
+        settings.ORBITER_INVENTORY_TICK_SECONDS, sender.signature("orbiter.inventory.sync_due"), name="sync-host-sources"
+    )
     sender.add_periodic_task(10.0, sender.signature("orbiter.notifications.sweep"), name="notifications-sweep")

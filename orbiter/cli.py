@@ -8,6 +8,7 @@
                                      deployment operations: through the server's REST API when
                                      logged in or ORBITER_URL is set, else on the database (--local
                                      forces the database)
+    orbiter inventory sources | sync [SOURCE] [--dry-run]   hosts from PuppetDB (docs/inventory.md)
     orbiter apply -f PATH [--diff] [--prune]   the fleet as code (docs/fleet.md); export prints it;
     orbiter export [--kind KIND]     both through the API when logged in, else on the database
     orbiter schema                   the fleet format's JSON Schema, for editors
@@ -25,7 +26,7 @@ import tempfile
 # second when a server is configured (a stored login or ORBITER_URL) and --local is not given.
 CLIENT_ONLY = frozenset({"login", "logout", "lock", "unlock", "history"})
 CLIENT_OR_LOCAL = frozenset({"plan", "deploy", "status", "approve", "reject", "pause", "resume", "cancel",
-                             "retry", "rollback", "apply", "export"})
+                             "retry", "rollback", "apply", "export", "inventory"})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -362,6 +362,9 @@ ORBITER_REPO_TICK_SECONDS = float(_env("ORBITER_REPO_TICK_SECONDS", "2"))
 ORBITER_REPO_TIMEOUT_S = float(_env("ORBITER_REPO_TIMEOUT_S", "30"))  # connect, and each read
 ORBITER_REPO_MAX_MB = int(_env("ORBITER_REPO_MAX_MB", "256"))  # compressed primary metadata
 ORBITER_REPO_MAX_XML_MB = int(_env("ORBITER_REPO_MAX_XML_MB", "2048"))  # once decompressed
+# Host sources (PuppetDB): how often the scheduler looks for due ones, and PuppetDB's timeout.
+ORBITER_INVENTORY_TICK_SECONDS = float(_env("ORBITER_INVENTORY_TICK_SECONDS", "10"))
+ORBITER_INVENTORY_TIMEOUT_S = float(_env("ORBITER_INVENTORY_TIMEOUT_S", "30"))  # connect, and each read
 # Bearer token GET /metrics requires when set (empty: /metrics is open, as Prometheus expects).
 ORBITER_METRICS_TOKEN = _env("ORBITER_METRICS_TOKEN") or (
     Path(_env("ORBITER_METRICS_TOKEN_FILE")).read_text().strip() if _env("ORBITER_METRICS_TOKEN_FILE") else ""

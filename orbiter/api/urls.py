@@ -13,6 +13,7 @@ from orbiter.api.views import (
     deployments,
     fleet,
     governance,
+    inventory,
     metrics,
     pipelines,
     unassigned,
@@ -73,6 +74,8 @@ v1 = [
                            ("unreject", unassigned.UnassignedUnreject)]),
     path("approvals", deployments.ApprovalsInbox.as_view(), name="approvals"),
     path("events", audit.EventList.as_view(), name="events"),
+    path("host-sources", inventory.HostSourceList.as_view(), name="host-sources"),
+    path("host-sources/<slug:name>/sync", inventory.HostSourceSync.as_view(), name="host-source-sync"),
     path("apply", fleet.FleetApply.as_view(), name="fleet-apply"),
     path("export", fleet.FleetExport.as_view(), name="fleet-export"),
 ]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from orbiter.client import credentials, render, watch
-from orbiter.client.errors import INTERRUPTED, OK, REFUSED, USAGE, ClientError
+from orbiter.client.errors import FAILED, INTERRUPTED, OK, REFUSED, USAGE, ClientError
 from orbiter.client.http import Api, segment
 from orbiter.common.errors import ValidationError
 from orbiter.common.validators import slug
@@ -290,6 +290,43 @@ def export(args, out: render.Out) -> int:
     return OK
 
 
+def inventory(args, out: render.Out) -> int:
+    """Host sources through the API: the list, or a sync's diff (exit 1 when PuppetDB could not
+    be read, as in local mode)."""
+    from orbiter.inventory.render import diff_lines, source_lines
+
+    client = api()
+    if args.action == "sources":
+        if args.source:
+            raise ClientError("sources takes no SOURCE; orbiter inventory sources lists them all", USAGE)
+        rows = list(client.pages("host-sources", limit=1000))
+        if args.json:
+            out.json(rows)
+        else:
+            for line in source_lines(rows):
+                out.say(line)
+        return OK
+    names = [args.source] if args.source else [row["name"] for row in client.pages("host-sources", limit=1000)
+                                               if row["enabled"]]
+    failed, diffs = 0, []
+    for source in names:
+        try:
+            diff = client.post(f"host-sources/{segment(source)}/sync", {"dry_run": args.dry_run})
+        except ClientError as error:
+            if error.code != "puppetdb_error":
+                raise
+            failed += 1
+            out.error(f"{source}: {error.message}")
+            continue
+        diffs.append(diff)
+        if not args.json:
+            for line in diff_lines(diff):
+                out.say(line)
+    if args.json:
+        out.json(diffs)
+    return FAILED if failed else OK
+
+
 def api() -> Api:
     return Api(credentials.resolve())
 
@@ -420,6 +457,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=whole_number, default=20, metavar="N", help="how many (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=history)
+
+    p = commands.add_parser("inventory", help="hosts from PuppetDB: sources, or sync [SOURCE] [--dry-run] (admin)")
+    p.add_argument("action", choices=["sources", "sync"])
+    p.add_argument("source", nargs="?", type=name, metavar="SOURCE",
+                   help="with sync: the source (default: every enabled one)")
+    p.add_argument("--dry-run", action="store_true", help="with sync: print the diff, change nothing")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=inventory)
     return top
 
 

@@ -13,6 +13,7 @@ from orbiter.accounts import roles
 from orbiter.artifacts.rpmversion import EVR
 from orbiter.catalog import freezes
 from orbiter.catalog.models import Application, Artifact, Environment, Host, Pin
+from orbiter.catalog.selectors import current_versions, deployable_hosts
 from orbiter.common.errors import PreflightRefused, ValidationError
 from orbiter.deployments import states
 from orbiter.deployments.models import Deployment
@@ -84,7 +85,7 @@ def check(
     exclude: Deployment | None = None,
     freeze_overridden: bool = False,
 ) -> Checked:
-    hosts = list(Host.objects.filter(environment=environment, applications=application).order_by("certname"))
+    hosts = list(deployable_hosts(environment=environment, application=application).order_by("certname"))
     if not hosts:
         raise PreflightRefused(
             "no_hosts", f"no hosts run {application.name} in {environment.name}; add hosts first"
@@ -99,12 +100,11 @@ Pin.objects.filter(application=application, host__in=hosts).values_list("host_id
             f"{application.name} {artifact.label} is already pinned on all {len(hosts)} host(s) of {environment.name}",
         )
     if not is_rollback:
-        pinned = Artifact.objects.filter(pk__in=set(pins.values()))
-        newer = sorted((a for a in pinned if a.evr > artifact.evr), key=lambda a: a.evr, reverse=True)
-        if newer:
+        level = current_versions(environment=environment, application_ids=[application.pk]).get(application.pk)
+        if level is not None and level.evr > artifact.evr:
             raise PreflightRefused(
                 "downgrade",
-                f"{artifact.label} is older than {newer[0].label}, already pinned in {environment.name}; "
+                f"{artifact.label} is older than {level.label}, already pinned in {environment.name}; "
                 "a downgrade must be requested as a rollback",
             )
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from orbiter.audit.models import Event
 from orbiter.catalog.models import Application, Environment
+from orbiter.catalog.selectors import active_hosts, deployable_hosts
 from orbiter.common.errors import (
     Conflict,
     Forbidden,
@@ -267,14 +268,13 @@ def _targets(deployment: Deployment) -> list[tuple[int, int]]:
     if deployment.is_rollback:
         return list(
             HostDeployment.objects.filter(
-                deployment_id=deployment.rollback_of_id, pin_moved=True, previous_artifact__isnull=False
+                deployment_id=deployment.rollback_of_id, pin_moved=True, previous_artifact__isnull=False,
+                host__in=active_hosts(),
             )
             .order_by("host__certname")
             .values_list("host_id", "previous_artifact_id")
         )
-    from orbiter.catalog.models import Host
-
-    hosts = Host.objects.filter(environment=deployment.environment, applications=deployment.application)
+    hosts = deployable_hosts(environment=deployment.environment, application=deployment.application)
     return [(pk, deployment.artifact_id) for pk in hosts.order_by("certname").values_list("pk", flat=True)]
 
 
@@ -332,7 +332,8 @@ def deployment_retry(*, deployment_id: int, actor: str) -> Deployment:
         if deployment.status == states.FAILED:
             _refuse_if_superseded(deployment, "retry")
         hosts = list(
-            HostDeployment.objects.filter(deployment=deployment, status__in=[states.H_FAILED, states.SKIPPED])
+            HostDeployment.objects.filter(deployment=deployment, status__in=[states.H_FAILED, states.SKIPPED],
+                                          host__in=active_hosts())
             .select_related("host")
         )
         if not hosts:

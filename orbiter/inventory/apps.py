@@ -5,3 +5,8 @@ class Config(AppConfig):
     name = "orbiter.inventory"
     label = "inventory"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from orbiter.inventory import receivers
+
+        receivers.connect()

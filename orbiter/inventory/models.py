@@ -51,3 +51,15 @@ class HostSource(models.Model):
     @property
     def healthy(self) -> bool:
         return not self.last_error
+
+
+class NodeFacts(models.Model):
+    """The facts a source keeps of one of its hosts, as PuppetDB last answered them. Apart from
+    Host.facts, which the host's own agent reports and replaces whole at each report."""
+
+    host = models.OneToOneField("catalog.Host", on_delete=models.CASCADE, related_name="node_facts")
+    facts = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"facts of {self.host_id}"

@@ -4,6 +4,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.db import transaction
+from django.utils import timezone
 
 from orbiter.audit.services import event_record
 from orbiter.catalog.models import Application, Environment
@@ -15,6 +16,8 @@ from orbiter.inventory.models import DEFAULT_SYNC_INTERVAL_S, MIN_SYNC_INTERVAL_
 HOSTSOURCE_FIELDS = ("name", "environment", "url", "ca_file", "cert_file", "key_file", "query", "facts", "labels",
                      "applications", "interval_s", "enabled")
 
+# A change of these makes the source due at once: its hosts follow the new query or rules.
+RESYNC_FIELDS = ("url", "ca_file", "cert_file", "key_file", "query", "facts", "labels", "applications", "enabled")
 MAX_SYNC_INTERVAL_S = 7 * 86400
 QUERY_MAX = 10_000
 PATH_MAX = 500  # the model's CharFields
@@ -95,7 +98,10 @@ def hostsource_update(*, source: HostSource | int, actor: str, **changes) -> Hos
                 raise ValidationError(f"environment: {found} has {active} hosts in {found.environment}; a source "
                                       "cannot move them; create a new source for the other environment",
                                       field="environment")
-        return _update(found, before, after, verb="hostsource.update", actor=actor)
+        updated = _update(found, before, after, verb="hostsource.update", actor=actor)
+        if any(before[name] != after[name] for name in RESYNC_FIELDS):
+            HostSource.objects.filter(pk=found.pk).update(next_sync_at=timezone.now())  # applied at the next tick
+        return updated
 
 
 def hostsource_delete(*, source: HostSource | int, actor: str) -> None:

@@ -29,7 +29,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from orbiter.audit.services import event_record
-from orbiter.catalog.models import Artifact, Host
+from orbiter.catalog.models import Artifact
+from orbiter.catalog.selectors import deployable_hosts
 from orbiter.common.errors import Conflict, OrbiterError, PreflightRefused, ValidationError
 from orbiter.deployments import preflight
 from orbiter.deployments import states as dstates
@@ -371,6 +372,6 @@ def freeze_until(freeze) -> datetime | None:
 
 def stage_hosts(run: PipelineRun, environment_id: int) -> list[str]:
     return list(
-        Host.objects.filter(environment_id=environment_id, applications=run.pipeline.application_id)
+        deployable_hosts(environment=environment_id, application=run.pipeline.application_id)
         .order_by("certname").values_list("certname", flat=True)
     )

@@ -12,6 +12,7 @@ from orbiter.web.views import (
     deploy,
     deployments,
     environments,
+    inventory,
     pipelines,
     unassigned,
 )
@@ -45,5 +46,7 @@ urlpatterns = [
     path("unassigned-hosts/<str:certname>/reject", unassigned.unassigned_reject, name="unassigned-host-reject"),
     path("unassigned-hosts/<str:certname>/unreject", unassigned.unassigned_unreject,
          name="unassigned-host-unreject"),
+    path("host-sources/", inventory.host_sources, name="host-sources"),
+    path("host-sources/<slug:name>/sync", inventory.host_source_sync, name="host-source-sync"),
     path("healthz", common.healthz, name="healthz"),
 ]

@@ -183,3 +183,18 @@ def test_deleting_a_source_keeps_its_hosts_as_hosts_listed_by_hand(production):
     [event] = changes()
     assert (event.actor, event.verb, event.data["hosts_released"]) == ("carol", "hostsource.delete", 1)
     assert event.data["before"]["url"] == GOOD["url"]
+
+
+def test_a_changed_query_or_rule_makes_the_source_due_at_once(production):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    source = inventory.hostsource_create(name="shop-prod", environment=production, actor="setup", **GOOD)
+    later = timezone.now() + timedelta(hours=1)
+    HostSource.objects.update(next_sync_at=later)
+
+    inventory.hostsource_update(source=source, actor="bob", interval_s=600)
+    assert HostSource.objects.get().next_sync_at == later
+    inventory.hostsource_update(source=source, actor="bob", query="nodes[certname] { }")
+    assert HostSource.objects.get().next_sync_at <= timezone.now()
