@@ -38,6 +38,7 @@ from orbiter.audit.models import Event
 from orbiter.audit.services import event_record
 from orbiter.catalog.models import Application, Host, Pin
 from orbiter.catalog.selectors import current_versions
+from orbiter.catalog.unassigned import unassigned_claim
 from orbiter.deployments import states
 from orbiter.deployments.models import HostDeployment
 from orbiter.deployments.rows import in_ids, rows_insert
@@ -224,6 +225,7 @@ def _write(source: HostSource, hosts: dict[str, _Host], wanted: dict, diff: Sync
                             "source_id": source.pk} for name in diff.created])
         for pk, certname in Host.objects.filter(certname__in=_in_texts(diff.created)).values_list("pk", "certname"):
             hosts[certname] = _Host(pk, certname, source.pk, False, wanted[certname][1], set(), None)
+        unassigned_claim(diff.created)  # an agent that enrolled before the node was known: its key waits
     # Host rows: labels of the changed; retired_at and the environment of the reactivated (the
     # source may have moved to another environment while they were retired).
     changed = [hosts[name] for name in [*diff.reactivated, *diff.updated]

@@ -254,3 +254,20 @@ def test_an_empty_answer_while_the_source_has_hosts_is_refused_and_retires_nothi
     assert "returned no active node, and the source has 2 hosts; refusing to retire them all" in refused.value.message
     assert Host.objects.filter(source=source, retired_at__isnull=True).count() == 2
     assert HostSource.objects.get().last_error == refused.value.message
+
+
+def test_a_node_whose_agent_enrolled_before_puppetdb_knew_it_gets_the_offered_key_as_pending(source, memory_nodes):
+    from orbiter.catalog.agents import agent_enroll
+    from orbiter.catalog.models import UnassignedHost
+    from orbiter_agent.keys import generate_keypair
+
+    key = generate_keypair()[1]
+    assert agent_enroll(certname="web-09.example.test", public_key=key) == "pending"
+    assert UnassignedHost.objects.filter(certname="web-09.example.test").exists()
+    memory_nodes.set([node("web-09.example.test")])
+
+    source_sync(source, actor="alice")
+
+    host = Host.objects.get(certname="web-09.example.test")
+    assert (host.agent_key_pending, host.agent_public_key) == (key, "")
+    assert not UnassignedHost.objects.filter(certname="web-09.example.test").exists()
