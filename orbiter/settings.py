@@ -260,6 +260,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeploymentStatusEnum": "orbiter.deployments.states.DEPLOYMENT_STATUSES",
         "HostStatusEnum": "orbiter.deployments.states.HOST_STATUSES",
+        # Two choice fields are named `kind`: a fleet file's kinds and a freeze's.
+        "FleetKindEnum": "orbiter.fleet.schema.KINDS",
+        "FreezeKindEnum": ["once", "weekly"],
     },
 }
 
