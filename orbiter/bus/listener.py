@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from orbiter.bus.base import DEAD_LETTER, REPLIES, Bus, Message
 from orbiter.catalog.models import Host
+from orbiter.common.quiet_log import QuietLog
 from orbiter.converge.base import ConvergeResult
 from orbiter.converge.services import converge_results_record_awaited
 from orbiter.core import liveness
@@ -107,7 +108,7 @@ class ReplyListener:
         self.held: list[Message] = []  # unacknowledged while the database is away
         self.retry_at = 0.0
         self.retry_s = RETRY_FIRST_S
-        self._quiet = _Quiet()
+        self._quiet = QuietLog(log, "refused %s more replies in the last minute (not logged one by one)")
 
     def start(self) -> None:
         self.bus.subscribe(REPLIES, self.handle_batch, batch=True)
@@ -293,24 +294,6 @@ def _database_lost() -> bool:
         return False
     connection.close()
     return True
-
-
-class _Quiet:
-    """At most 10 lines per reason each minute: a flood of junk must not flood the log."""
-
-    def __init__(self, per_minute: int = 10):
-        self.per_minute, self.window, self.counts = per_minute, 0, {}
-
-    def warning(self, key: str, fmt: str, *args) -> None:
-        window = int(time.monotonic() // 60)
-        if window != self.window:
-            dropped = {k: n - self.per_minute for k, n in self.counts.items() if n > self.per_minute}
-            if dropped:
-                log.warning("refused %s more replies in the last minute (not logged one by one)", dropped)
-            self.window, self.counts = window, {}
-        self.counts[key] = self.counts.get(key, 0) + 1
-        if self.counts[key] <= self.per_minute:
-            log.warning(fmt, *args)
 
 
 def _newest(facts: dict[str, tuple[dict, float]], sender: str, result: dict, issued_at: float) -> None:

@@ -15,7 +15,6 @@ batch) takes the row's key as the host's pending key and removes the row."""
 
 import logging
 import secrets
-import time
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -24,31 +23,14 @@ from django.utils import timezone
 from orbiter.audit.services import event_record
 from orbiter.catalog.models import Application, Environment, Host, UnassignedHost
 from orbiter.common.errors import Conflict, NotFound, OrbiterError
+from orbiter.common.quiet_log import QuietLog
 
 log = logging.getLogger("orbiter.catalog.unassigned")
 
 CAP = 1000  # rows; a flood of made-up certnames stops here
 
 
-class _Quiet:
-    """At most `per_minute` lines per reason each minute, then one line counting the rest."""
-
-    def __init__(self, per_minute: int = 10):
-        self.per_minute, self.window, self.counts = per_minute, 0, {}
-
-    def warning(self, key: str, fmt: str, *args) -> None:
-        window = int(time.monotonic() // 60)
-        if window != self.window:
-            dropped = {k: n - self.per_minute for k, n in self.counts.items() if n > self.per_minute}
-            if dropped:
-                log.warning("unassigned hosts: %s more offers in the last minute (not logged one by one)", dropped)
-            self.window, self.counts = window, {}
-        self.counts[key] = self.counts.get(key, 0) + 1
-        if self.counts[key] <= self.per_minute:
-            log.warning(fmt, *args)
-
-
-_quiet = _Quiet()
+_quiet = QuietLog(log, "unassigned hosts: %s more offers in the last minute (not logged one by one)")
 
 
 def unassigned_offer(*, certname: str, public_key: str) -> None:

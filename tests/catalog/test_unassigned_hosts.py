@@ -13,6 +13,7 @@ from orbiter.catalog import unassigned
 from orbiter.catalog.agents import fingerprint
 from orbiter.catalog.models import Host, UnassignedHost
 from orbiter.common.errors import Conflict, OrbiterError
+from orbiter.common.quiet_log import QuietLog
 from orbiter_agent.keys import generate_keypair
 from tests.conftest import build_fleet
 from tests.deployments.support import host
@@ -85,7 +86,7 @@ def test_a_second_offer_with_another_key_does_not_replace_the_first(client, flee
 def test_beyond_the_cap_new_certnames_are_dropped_and_logged_at_most_ten_times_a_minute(
         client, fleet, monkeypatch, caplog):
     monkeypatch.setattr(unassigned, "CAP", 5)
-    monkeypatch.setattr(unassigned, "_quiet", unassigned._Quiet())
+    monkeypatch.setattr(unassigned, "_quiet", QuietLog(unassigned.log, unassigned._quiet.summary))
     key = new_key()
 
     with caplog.at_level(logging.WARNING, logger="orbiter.catalog.unassigned"):
